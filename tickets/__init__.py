@@ -1,0 +1,1 @@
+"""Tickets: the domain (models, lifecycle, SLA, reports) and its HTTP API."""

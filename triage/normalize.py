@@ -1,0 +1,98 @@
+"""Text normalisation applied before segmentation, identically at training and classification time.
+
+The aim is that two messages that mean the same to an agent look the same to the model:
+full-width and half-width forms, Traditional and Simplified characters, upper and lower case
+Latin, and the concrete order number, phone number, amount or link a customer pasted.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+# Placeholder tokens are lower-case ASCII words so that both segmenters keep them whole.
+ORDER = " xorder "
+PHONE = " xphone "
+MONEY = " xmoney "
+URL = " xurl "
+EMAIL = " xemail "
+NUMBER = " xnum "
+EMOJI = " xemoji "
+PLACEHOLDERS = frozenset(t.strip() for t in (ORDER, PHONE, MONEY, URL, EMAIL, NUMBER, EMOJI))
+
+MAX_CLASSIFY_CHARS = 2000
+"""Longer texts are truncated to this many characters before classification (documented in the README)."""
+
+_URL_RE = re.compile(r"(?:https?://|www\.)[^\s\u4e00-\u9fff]+", re.IGNORECASE)
+_EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_PHONE_RE = re.compile(r"(?<![\d])(?:\+?86[- ]?)?1[3-9]\d[- ]?\d{4}[- ]?\d{4}(?!\d)")
+_MONEY_RE = re.compile(
+    r"(?:[¥$]\s*\d+(?:\.\d+)?|\d+(?:\.\d+)?\s*(?:元|块钱|块|rmb|人民币))", re.IGNORECASE
+)
+# Order, tracking and other reference numbers: a run of digits (maybe with a letter prefix) of 4 or more.
+_REFERENCE_RE = re.compile(r"(?<![a-z0-9])[a-z]{0,4}\d[\d-]{3,}[a-z0-9]*(?![a-z0-9])", re.IGNORECASE)
+_NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
+_EMOJI_RE = re.compile(
+    "[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\ufe0f\u200d]+|\\[[\u4e00-\u9fff]{1,4}\\]"
+)
+_SPACE_RE = re.compile(r"\s+")
+# Control and format characters (including bidi marks and NUL) carry no meaning for triage.
+_CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
+
+# Characters whose single-character Traditional->Simplified mapping in zhconv's table is not the
+# one a shop's customers mean (帳號 is 账号, not 帐号).
+_TRADITIONAL_OVERRIDES = {"帳": "账", "託": "托", "製": "制", "裡": "里", "麼": "么", "髮": "发"}
+
+
+@lru_cache(maxsize=1)
+def _traditional_table() -> dict[int, str]:
+    """Character-level Traditional->Simplified table built once from zhconv's dictionary.
+
+    A character table (str.translate) costs microseconds; zhconv's phrase matcher costs about
+    a hundred times more and buys nothing for triage features.
+    """
+    import zhconv.zhconv as zh
+
+    mapping = zh.getdict("zh-cn")
+    table = {ord(src): dst for src, dst in mapping.items() if len(src) == 1 and len(dst) == 1}
+    table.update({ord(src): dst for src, dst in _TRADITIONAL_OVERRIDES.items()})
+    return table
+
+
+def to_simplified(text: str) -> str:
+    return text.translate(_traditional_table())
+
+
+def _strip_controls(text: str) -> str:
+    if text.isprintable():
+        return text
+    return "".join(
+        " " if ch in "\t\n\r" else ch
+        for ch in text
+        if ch in "\t\n\r" or unicodedata.category(ch) not in _CONTROL_CATEGORIES
+    )
+
+
+def has_cjk(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+def normalize(text: str) -> str:
+    """Return the canonical form of ``text`` that features are computed from.
+
+    NFKC folds full-width letters, digits and punctuation to half-width; then Latin is
+    lower-cased, Traditional characters are mapped to Simplified, and references the model
+    should not memorise (links, e-mail addresses, phone and order numbers, amounts, other
+    numbers, emoji) become placeholder tokens.
+    """
+    text = _strip_controls(unicodedata.normalize("NFKC", text[:MAX_CLASSIFY_CHARS]))
+    text = to_simplified(text).lower()
+    text = _URL_RE.sub(URL, text)
+    text = _EMAIL_RE.sub(EMAIL, text)
+    text = _PHONE_RE.sub(PHONE, text)
+    text = _MONEY_RE.sub(MONEY, text)
+    text = _REFERENCE_RE.sub(ORDER, text)
+    text = _NUMBER_RE.sub(NUMBER, text)
+    text = _EMOJI_RE.sub(EMOJI, text)
+    return _SPACE_RE.sub(" ", text).strip()

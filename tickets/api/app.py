@@ -1,0 +1,215 @@
+"""The FastAPI application: wiring, error rendering, body-size limit, background jobs, health and metrics."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from sqlalchemy import Engine, text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tickets import service
+from tickets.api import routes
+from tickets.api.deps import MetricsReader
+from tickets.api.ratelimit import RateLimiter
+from tickets.config import Settings, get_settings
+from tickets.db import current_revision, head_revision, is_empty, make_engine, session_scope, upgrade
+from tickets.errors import DomainError, RateLimited, SchemaOutOfDate
+from tickets.metrics import Metrics
+from triage import EmptyTextError, TriageModel, load_model
+
+log = logging.getLogger("tickets")
+Clock = Callable[[], dt.datetime]
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def error_response(status: int, code: str, message: str, field: str | None = None,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if field:
+        body["field"] = field
+    return JSONResponse({"error": body}, status_code=status, headers=headers)
+
+
+def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
+    first = exc.errors()[0] if exc.errors() else {}
+    location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
+    field = ".".join(location) or None
+    kind = first.get("type", "")
+    if kind == "json_invalid":
+        return "request body is not valid JSON", None
+    if kind == "extra_forbidden":
+        return f"unknown field '{field}'", field
+    message = str(first.get("msg", "invalid input")).removeprefix("Value error, ")
+    return (f"{field}: {message}" if field else message), field
+
+
+class BodySizeLimit:
+    """413 for bodies over the limit, whether or not the client sent Content-Length."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._reject(scope, receive, send)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _TooLarge:
+            await self._reject(scope, receive, send)
+
+    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = error_response(
+            413, "payload_too_large", f"request body is larger than {self.max_bytes} bytes"
+        )
+        await response(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def prepare_database(engine: Engine, url: str, *, upgrade_schema: bool) -> None:
+    """Create an empty database; refuse an out-of-date one unless asked to upgrade it."""
+    if is_empty(engine):
+        upgrade(url)
+        return
+    current, head = current_revision(engine), head_revision()
+    if current != head:
+        if not upgrade_schema:
+            raise SchemaOutOfDate(
+                f"database schema is at revision {current}, this version needs {head}: "
+                "run `triage db upgrade` first (or start with `triage serve --upgrade-db`)"
+            )
+        upgrade(url)
+
+
+class AutoCloseJob(threading.Thread):
+    """Closes resolved tickets the customer never answered, every ``interval`` seconds."""
+
+    def __init__(self, app: FastAPI, interval: float) -> None:
+        super().__init__(name="auto-close", daemon=True)
+        self.app = app
+        self.interval = interval
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.interval):
+            try:
+                run_auto_close(self.app)
+            except Exception:
+                log.exception("auto-close job failed; will retry")
+
+
+def run_auto_close(app: FastAPI) -> int:
+    settings: Settings = app.state.settings
+    with session_scope(app.state.engine) as session:
+        return service.auto_close_due(
+            session, app.state.clock(), dt.timedelta(hours=settings.auto_close_after_hours)
+        )
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    model: TriageModel | None = None,
+    clock: Clock = utc_now,
+    upgrade_schema: bool = False,
+    run_jobs: bool = True,
+) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url)
+        prepare_database(engine, settings.database_url, upgrade_schema=upgrade_schema)
+        app.state.engine = engine
+        app.state.model = model or load_model(settings.model_dir)
+        with session_scope(engine) as session:
+            service.seed_queues(session, app.state.model)
+        job = AutoCloseJob(app, settings.job_interval_seconds)
+        if run_jobs:
+            job.start()
+        try:
+            yield
+        finally:
+            job.stopped.set()
+            engine.dispose()
+
+    app = FastAPI(
+        title="Triage Desk API",
+        version="1.0.0",
+        description="Customer-service ticketing with Chinese smart triage. Errors are "
+        '`{"error": {"code", "message", "field"?}}`.',
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.clock = clock
+    app.state.metrics = Metrics()
+    app.state.rate_limiter = RateLimiter(settings.anonymous_inquiries_per_minute, settings.anonymous_burst)
+    app.include_router(routes.router)
+    _install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.state.metrics.install(app)
+
+    @app.get("/healthz", tags=["operations"])
+    def healthz(request: Request) -> dict[str, Any]:
+        with request.app.state.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return {"status": "ok", "model_version": request.app.state.model.version}
+
+    @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
+    def metrics(request: Request, caller: MetricsReader) -> str:
+        return str(request.app.state.metrics.render())
+
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def domain_error(_request: Request, exc: DomainError) -> JSONResponse:
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+        if exc.status == 401:
+            headers = {"WWW-Authenticate": "Bearer"}
+        return error_response(exc.status, exc.code, exc.message, exc.field, headers)
+
+    @app.exception_handler(EmptyTextError)
+    async def empty_text(_request: Request, exc: EmptyTextError) -> JSONResponse:
+        return error_response(422, "invalid_input", str(exc), "text")
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        message, field = _validation_message(exc)
+        return error_response(422, "invalid_input", message, field)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {404: "not_found", 405: "method_not_allowed"}
+        return error_response(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))

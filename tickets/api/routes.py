@@ -1,0 +1,276 @@
+"""v1 routes: parse, check the role, call one service function, return a schema."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from sqlmodel import Session
+
+from tickets import service
+from tickets.api.deps import (
+    Agent,
+    CallerDep,
+    Customer,
+    MessageAuthor,
+    ModelDep,
+    NowDep,
+    SessionDep,
+    SettingsDep,
+    Staff,
+    StaffOrCustomer,
+    TriageCaller,
+)
+from tickets.config import Settings
+from tickets.errors import Forbidden, InvalidInput
+from tickets.models import Ticket
+from tickets.schemas import (
+    AutoReplyOut,
+    ConfirmIn,
+    CorrectionOut,
+    ErrorOut,
+    EscalateIn,
+    EventOut,
+    InquiryIn,
+    InquiryOut,
+    MessageIn,
+    MessageOut,
+    RerouteIn,
+    ResolveIn,
+    SlaMetricOut,
+    SlaOut,
+    StatusName,
+    TicketOut,
+    TicketPage,
+    TicketSummaryOut,
+    TicketTriageOut,
+    TriageIn,
+    TriageOut,
+    TriageResultOut,
+)
+from triage import Decision
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut} for code in (401, 403, 404, 409, 413, 422)
+}
+router = APIRouter(prefix="/api/v1", responses=ERRORS)
+
+
+def first_response_sla(ticket: Ticket, settings: Settings, now: dt.datetime) -> SlaMetricOut:
+    due, met = ticket.first_response_due_at, ticket.first_response_at
+    if ticket.handed_over_at is None:
+        state = "not_started"
+    elif met is not None:
+        state = "met" if due is None or met <= due else "breached"
+    else:
+        state = "breached" if due is not None and now > due else "running"
+    return SlaMetricOut(
+        target_seconds=settings.first_response_seconds.get(ticket.channel),
+        started_at=ticket.handed_over_at,
+        due_at=due,
+        met_at=met,
+        state=state,  # type: ignore[arg-type]
+    )
+
+
+def summary(ticket: Ticket, settings: Settings, now: dt.datetime) -> dict[str, Any]:
+    return {
+        "id": ticket.id,
+        "status": ticket.status,
+        "channel": ticket.channel,
+        "subject": ticket.subject,
+        "triage": TicketTriageOut(
+            intent=ticket.intent,
+            queue=ticket.queue,
+            priority=ticket.priority,
+            confidence=ticket.confidence,
+            faq_id=ticket.faq_id,
+            model_version=ticket.model_version,
+            explanation=ticket.explanation,
+        ),
+        "assignee_id": ticket.assignee_id,
+        "escalation_level": ticket.escalation_level,
+        "reopen_count": ticket.reopen_count,
+        "rating": ticket.rating,
+        "rating_comment": ticket.rating_comment,
+        "close_reason": ticket.close_reason,
+        "created_at": ticket.created_at,
+        "updated_at": ticket.updated_at,
+        "first_response_at": ticket.first_response_at,
+        "resolved_at": ticket.resolved_at,
+        "closed_at": ticket.closed_at,
+        "sla": SlaOut(first_response=first_response_sla(ticket, settings, now)),
+    }
+
+
+def full(session: Session, ticket: Ticket, settings: Settings, now: dt.datetime) -> TicketOut:
+    assert ticket.id is not None
+    return TicketOut(
+        **summary(ticket, settings, now),
+        messages=[MessageOut.model_validate(m, from_attributes=True) for m in service.messages_of(session, ticket.id)],
+        events=[EventOut.model_validate(e, from_attributes=True) for e in service.events_of(session, ticket.id)],
+    )
+
+
+def _triage_out(decision: Decision) -> TriageOut:
+    return TriageOut(
+        intent=decision.intent,
+        queue=decision.queue,
+        priority=decision.priority,
+        confidence=decision.confidence,
+        faq_id=decision.faq_id,
+    )
+
+
+def _client_address(request: Request, settings: Settings) -> str:
+    forwarded = request.headers.get("x-forwarded-for")
+    if settings.trust_forwarded_for and forwarded:
+        return forwarded.split(",")[0].strip()
+    return request.client.host if request.client else "unknown"
+
+
+@router.post("/inquiries", status_code=201, response_model=InquiryOut, tags=["inquiries"])
+def create_inquiry(
+    body: InquiryIn,
+    request: Request,
+    session: SessionDep,
+    caller: CallerDep,
+    model: ModelDep,
+    settings: SettingsDep,
+    now: NowDep,
+) -> InquiryOut:
+    """A customer's message from the widget (anonymous), or from an integration (email, phone, web)."""
+    if caller.role in ("agent", "supervisor"):
+        raise Forbidden("inquiries come from customers, the widget or an integration; agents reply to tickets")
+    if caller.role == "anonymous":
+        request.app.state.rate_limiter.hit(_client_address(request, settings))
+    if len(body.text) > settings.max_text_chars:
+        raise InvalidInput(f"'text' is longer than {settings.max_text_chars} characters", field="text")
+    info = body.customer or None
+    created = service.create_inquiry(
+        session,
+        model,
+        caller,
+        service.NewInquiry(
+            channel=body.channel,
+            text=body.text,
+            customer=service.CustomerInfo(**info.model_dump()) if info else service.CustomerInfo(),
+            trusted_identity=caller.role in ("integration", "admin"),
+            existing_customer_id=caller.customer_id if caller.role == "customer" else None,
+        ),
+        now,
+        settings.first_response_seconds,
+    )
+    assert created.ticket.id is not None
+    return InquiryOut(
+        ticket_id=created.ticket.id,
+        status=created.ticket.status,  # type: ignore[arg-type]
+        customer_token=created.customer_token,
+        triage=_triage_out(created.decision),
+        auto_reply=AutoReplyOut(faq_id=created.decision.faq_id or "", answer=created.auto_reply_answer)
+        if created.auto_reply_answer is not None
+        else None,
+    )
+
+
+@router.get("/tickets", response_model=TicketPage, tags=["tickets"])
+def list_tickets(
+    session: SessionDep,
+    caller: Staff,
+    settings: SettingsDep,
+    now: NowDep,
+    status: StatusName | None = None,
+    queue: Annotated[str | None, Query(max_length=64)] = None,
+    assignee: Annotated[int | None, Query(ge=1)] = None,
+    channel: Annotated[str | None, Query(pattern="^(chat|phone|email|web)$")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[int | None, Query(ge=1)] = None,
+) -> TicketPage:
+    rows, next_cursor = service.list_tickets(
+        session, service.TicketFilter(status=status, queue=queue, assignee=assignee, channel=channel), limit, cursor
+    )
+    return TicketPage(items=[TicketSummaryOut(**summary(t, settings, now)) for t in rows], next_cursor=next_cursor)
+
+
+@router.get("/tickets/{ticket_id}", response_model=TicketOut, tags=["tickets"])
+def get_ticket(ticket_id: int, session: SessionDep, caller: StaffOrCustomer, settings: SettingsDep, now: NowDep) -> TicketOut:
+    return full(session, service.get_visible(session, caller, ticket_id), settings, now)
+
+
+@router.post("/tickets/{ticket_id}/claim", response_model=TicketOut, tags=["tickets"])
+def claim(ticket_id: int, session: SessionDep, caller: Agent, settings: SettingsDep, now: NowDep) -> TicketOut:
+    """Assign the ticket to the calling agent; 409 if another agent holds it."""
+    return full(session, service.claim(session, caller, ticket_id, now), settings, now)
+
+
+@router.post("/tickets/{ticket_id}/messages", status_code=201, response_model=MessageOut, tags=["tickets"])
+def post_message(
+    ticket_id: int, body: MessageIn, session: SessionDep, caller: MessageAuthor, settings: SettingsDep, now: NowDep
+) -> MessageOut:
+    """Its agent's reply (claims an unassigned ticket), its customer's message, or a phone pick-up."""
+    message = service.post_message(
+        session, caller, ticket_id, body.body, body.kind, now, settings.first_response_seconds
+    )
+    return MessageOut.model_validate(message, from_attributes=True)
+
+
+@router.post("/tickets/{ticket_id}/resolve", response_model=TicketOut, tags=["tickets"])
+def resolve(ticket_id: int, session: SessionDep, caller: Agent, settings: SettingsDep, now: NowDep,
+            body: ResolveIn | None = None) -> TicketOut:
+    ticket = service.resolve(session, caller, ticket_id, body.note if body else None, now)
+    return full(session, ticket, settings, now)
+
+
+@router.post("/tickets/{ticket_id}/confirm", response_model=TicketOut, tags=["tickets"])
+def confirm(ticket_id: int, body: ConfirmIn, session: SessionDep, caller: Customer, settings: SettingsDep,
+            now: NowDep) -> TicketOut:
+    """The customer says whether it is solved: closes it, or reopens it / hands it to a person."""
+    if body.rating is not None and not body.resolved:
+        raise InvalidInput("'rating' is given together with resolved=true", field="rating")
+    ticket = service.confirm(
+        session, caller, ticket_id, body.resolved, body.rating, body.comment, now, settings.first_response_seconds
+    )
+    return full(session, ticket, settings, now)
+
+
+@router.post("/tickets/{ticket_id}/escalate", response_model=TicketOut, tags=["tickets"])
+def escalate(ticket_id: int, body: EscalateIn, session: SessionDep, caller: Staff, settings: SettingsDep,
+             now: NowDep) -> TicketOut:
+    """Raise the escalation level: 0 department, 1 cross-department coordination group, 2 management."""
+    return full(session, service.escalate(session, caller, ticket_id, body.reason, now), settings, now)
+
+
+@router.post("/tickets/{ticket_id}/reroute", response_model=TicketOut, tags=["tickets"])
+def reroute(ticket_id: int, body: RerouteIn, session: SessionDep, caller: Staff, model: ModelDep,
+            settings: SettingsDep, now: NowDep) -> TicketOut:
+    """Correct the triage; the correction is kept as labelled data (GET /api/v1/corrections)."""
+    ticket = service.reroute(session, model, caller, ticket_id, body.queue, body.intent, now)
+    return full(session, ticket, settings, now)
+
+
+@router.get("/corrections", response_model=list[CorrectionOut], tags=["training"])
+def list_corrections(session: SessionDep, caller: Staff, response: Response) -> list[CorrectionOut]:
+    """Reroute corrections as training examples (``text``, ``label``): feed them to ``triage train``."""
+    return [
+        CorrectionOut(
+            text=c.text, label=c.corrected_intent, predicted=c.predicted_intent, queue=c.corrected_queue,
+            ticket_id=c.ticket_id, created_at=c.created_at,
+        )
+        for c in service.corrections(session)
+    ]
+
+
+@router.post("/triage", response_model=TriageResultOut, tags=["triage"])
+def triage_text(body: TriageIn, caller: TriageCaller, model: ModelDep) -> TriageResultOut:
+    """Classify a text without creating a ticket."""
+    decision = model.classify(body.text)
+    return TriageResultOut(
+        triage=_triage_out(decision),
+        auto_reply=AutoReplyOut(faq_id=decision.faq_id, answer=decision.answer)
+        if decision.auto_reply and decision.faq_id and decision.answer
+        else None,
+        explanation=decision.explanation,
+        reason=decision.reason,
+        model_version=decision.model_version,
+    )

@@ -1,0 +1,50 @@
+"""All settings in one place, read from the environment (prefix ``TRIAGE_``) or a ``.env`` file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TRIAGE_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///triage_desk.db",
+        description="SQLAlchemy URL: sqlite:///FILE (default, one process) or postgresql+psycopg://...",
+    )
+    model_dir: Path | None = Field(default=None, description="Model folder; default: the shipped model")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+
+    auto_close_after_hours: float = Field(default=72.0, gt=0, description="Resolved tickets close unconfirmed after this")
+    job_interval_seconds: float = Field(default=30.0, gt=0, description="How often the auto-close job runs")
+
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, description="Larger request bodies get 413")
+    max_text_chars: int = Field(default=5000, ge=10, description="Longest message text accepted")
+
+    anonymous_inquiries_per_minute: int = Field(default=20, ge=1, description="Per client address, anonymous only")
+    anonymous_burst: int = Field(default=10, ge=1)
+    trust_forwarded_for: bool = Field(default=False, description="Take the client address from X-Forwarded-For")
+
+    first_response_seconds: dict[str, int] = Field(
+        default={"phone": 15, "chat": 30, "email": 2 * 3600, "web": 4 * 3600},
+        description="First-response target per channel, in seconds",
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite://", "postgresql")):
+            raise ValueError("TRIAGE_DATABASE_URL must be a sqlite:/// or postgresql+psycopg:// URL")
+        if value.startswith("postgresql://"):
+            value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
+        return value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

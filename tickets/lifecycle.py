@@ -1,0 +1,148 @@
+"""The ticket state machine: one table of allowed transitions, one function that applies them.
+
+No other code sets ``ticket.status``. Every change writes an event to the audit trail with the
+actor, the time, the status it moved from and to, and details.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from sqlmodel import Session
+
+from tickets.errors import InvalidTransition
+from tickets.models import Event, Ticket
+
+
+class Status(StrEnum):
+    AUTO_REPLIED = "auto_replied"
+    OPEN = "open"
+    PENDING_CUSTOMER = "pending_customer"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+class Action(StrEnum):
+    CLAIM = "claim"
+    AGENT_REPLY = "agent_reply"
+    CALL_ANSWERED = "call_answered"
+    CUSTOMER_REPLY = "customer_reply"
+    CUSTOMER_ACK = "customer_ack"  # 谢谢 / 好的: recorded, changes nothing
+    RESOLVE = "resolve"
+    CONFIRM = "confirm"
+    REJECT = "reject"
+    ESCALATE = "escalate"
+    REROUTE = "reroute"
+    AUTO_CLOSE = "auto_close"
+
+
+S = Status
+# (action, from) -> to. Anything missing is refused with 409.
+TRANSITIONS: dict[tuple[Action, Status], Status] = {
+    (Action.CLAIM, S.OPEN): S.OPEN,
+    (Action.CLAIM, S.PENDING_CUSTOMER): S.PENDING_CUSTOMER,
+    (Action.AGENT_REPLY, S.OPEN): S.PENDING_CUSTOMER,
+    (Action.AGENT_REPLY, S.PENDING_CUSTOMER): S.PENDING_CUSTOMER,
+    (Action.CALL_ANSWERED, S.OPEN): S.OPEN,
+    (Action.CUSTOMER_REPLY, S.OPEN): S.OPEN,
+    (Action.CUSTOMER_REPLY, S.PENDING_CUSTOMER): S.OPEN,
+    (Action.CUSTOMER_REPLY, S.AUTO_REPLIED): S.OPEN,  # wrote more instead of confirming: hand over
+    (Action.CUSTOMER_REPLY, S.RESOLVED): S.OPEN,  # wrote back about a resolved problem: reopen
+    (Action.CUSTOMER_ACK, S.OPEN): S.OPEN,
+    (Action.CUSTOMER_ACK, S.PENDING_CUSTOMER): S.PENDING_CUSTOMER,
+    (Action.CUSTOMER_ACK, S.AUTO_REPLIED): S.AUTO_REPLIED,
+    (Action.CUSTOMER_ACK, S.RESOLVED): S.RESOLVED,
+    (Action.RESOLVE, S.OPEN): S.RESOLVED,
+    (Action.RESOLVE, S.PENDING_CUSTOMER): S.RESOLVED,
+    (Action.CONFIRM, S.RESOLVED): S.CLOSED,
+    (Action.CONFIRM, S.AUTO_REPLIED): S.CLOSED,
+    (Action.REJECT, S.RESOLVED): S.OPEN,
+    (Action.REJECT, S.AUTO_REPLIED): S.OPEN,
+    (Action.ESCALATE, S.OPEN): S.OPEN,
+    (Action.ESCALATE, S.PENDING_CUSTOMER): S.PENDING_CUSTOMER,
+    (Action.ESCALATE, S.RESOLVED): S.RESOLVED,
+    (Action.REROUTE, S.AUTO_REPLIED): S.AUTO_REPLIED,
+    (Action.REROUTE, S.OPEN): S.OPEN,
+    (Action.REROUTE, S.PENDING_CUSTOMER): S.PENDING_CUSTOMER,
+    (Action.AUTO_CLOSE, S.RESOLVED): S.CLOSED,
+}
+
+EVENT_TYPES: dict[Action, str] = {
+    Action.CLAIM: "ticket.assigned",
+    Action.AGENT_REPLY: "ticket.replied",
+    Action.CALL_ANSWERED: "ticket.call_answered",
+    Action.CUSTOMER_REPLY: "ticket.customer_replied",
+    Action.CUSTOMER_ACK: "ticket.customer_replied",
+    Action.RESOLVE: "ticket.resolved",
+    Action.CONFIRM: "ticket.closed",
+    Action.REJECT: "ticket.reopened",
+    Action.ESCALATE: "ticket.escalated",
+    Action.REROUTE: "ticket.rerouted",
+    Action.AUTO_CLOSE: "ticket.closed",
+}
+
+
+@dataclass(frozen=True)
+class Actor:
+    type: str  # customer | agent | supervisor | integration | admin | system
+    id: int | None = None
+
+
+SYSTEM = Actor("system")
+
+
+def allowed(action: Action, status: str) -> bool:
+    return (action, Status(status)) in TRANSITIONS
+
+
+def record(
+    session: Session,
+    ticket: Ticket,
+    event_type: str,
+    actor: Actor,
+    now: dt.datetime,
+    *,
+    from_status: str | None = None,
+    to_status: str | None = None,
+    **details: Any,
+) -> Event:
+    """Append an event to the audit trail (for moments that are not status changes, too)."""
+    assert ticket.id is not None
+    event = Event(
+        ticket_id=ticket.id,
+        type=event_type,
+        actor_type=actor.type,
+        actor_id=actor.id,
+        from_status=from_status,
+        to_status=to_status,
+        details=details,
+        created_at=now,
+    )
+    session.add(event)
+    return event
+
+
+def apply(session: Session, ticket: Ticket, action: Action, actor: Actor, now: dt.datetime, **details: Any) -> Event:
+    """Check that ``action`` is allowed in the ticket's status, apply it and write its event."""
+    before = Status(ticket.status)
+    after = TRANSITIONS.get((action, before))
+    if after is None:
+        raise InvalidTransition(f"cannot {action.value.replace('_', ' ')} a ticket whose status is '{before.value}'")
+    ticket.status = after.value
+    ticket.updated_at = now
+    if action is Action.RESOLVE:
+        ticket.resolved_at = now
+    elif action in (Action.CONFIRM, Action.AUTO_CLOSE):
+        ticket.closed_at = now
+        ticket.close_reason = "confirmed" if action is Action.CONFIRM else "unconfirmed"
+    elif after is Status.OPEN and before in (Status.RESOLVED, Status.AUTO_REPLIED):
+        ticket.resolved_at = None
+        if before is Status.RESOLVED:
+            ticket.reopen_count += 1
+    session.add(ticket)
+    return record(
+        session, ticket, EVENT_TYPES[action], actor, now, from_status=before.value, to_status=after.value, **details
+    )

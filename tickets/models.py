@@ -1,0 +1,161 @@
+"""Tables. Times are stored in UTC and always come back timezone-aware (SQLite forgets the zone)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, MetaData, TypeDecorator
+from sqlalchemy.engine import Dialect
+from sqlmodel import Field, SQLModel
+
+# Named constraints, so Alembic migrations can refer to them on every backend.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata: MetaData = SQLModel.metadata
+
+CHANNELS = ("chat", "phone", "email", "web")
+STATUSES = ("auto_replied", "open", "pending_customer", "resolved", "closed")
+ROLES = ("agent", "supervisor", "integration", "admin")
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def utc_column(*, nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+class Customer(SQLModel, table=True):
+    __tablename__ = "customers"
+
+    id: int | None = Field(default=None, primary_key=True)
+    external_id: str | None = Field(default=None, max_length=200, unique=True)
+    name: str | None = Field(default=None, max_length=200)
+    phone: str | None = Field(default=None, max_length=50)
+    email: str | None = Field(default=None, max_length=320)
+    tier: str = Field(default="standard", max_length=50)
+    created_at: dt.datetime = utc_column(nullable=False)
+
+
+class User(SQLModel, table=True):
+    """Agents, supervisors, integrations and admins. Only a hash of the token is stored."""
+
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    role: str = Field(max_length=20)
+    token_hash: str = Field(max_length=64, unique=True)
+    active: bool = Field(default=True)
+    created_at: dt.datetime = utc_column(nullable=False)
+    revoked_at: dt.datetime | None = utc_column()
+
+
+class Queue(SQLModel, table=True):
+    __tablename__ = "queues"
+
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+
+
+class Ticket(SQLModel, table=True):
+    __tablename__ = "tickets"
+    __table_args__ = (
+        Index("ix_tickets_queue_status", "queue", "status"),
+        Index("ix_tickets_status_resolved_at", "status", "resolved_at"),
+        Index("ix_tickets_first_response_due", "first_response_due_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customers.id", index=True)
+    customer_token_hash: str = Field(max_length=64, unique=True)
+    channel: str = Field(max_length=10)
+    status: str = Field(max_length=20)
+    subject: str = Field(max_length=200)
+
+    intent: str = Field(max_length=64)
+    queue: str = Field(max_length=64)
+    priority: str = Field(max_length=10)
+    confidence: float
+    faq_id: str | None = Field(default=None, max_length=64)
+    model_version: str = Field(max_length=64)
+    explanation: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+    assignee_id: int | None = Field(default=None, foreign_key="users.id", index=True)
+    escalation_level: int = 0
+    reopen_count: int = 0
+    rating: int | None = None
+    rating_comment: str | None = Field(default=None, max_length=2000)
+    close_reason: str | None = Field(default=None, max_length=20)
+
+    created_at: dt.datetime = utc_column(nullable=False)
+    updated_at: dt.datetime = utc_column(nullable=False)
+    handed_over_at: dt.datetime | None = utc_column()
+    first_response_at: dt.datetime | None = utc_column()
+    first_response_due_at: dt.datetime | None = utc_column()
+    resolved_at: dt.datetime | None = utc_column()
+    closed_at: dt.datetime | None = utc_column()
+
+
+class Message(SQLModel, table=True):
+    __tablename__ = "messages"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="tickets.id", index=True)
+    author_type: str = Field(max_length=20)  # customer | agent | integration | system
+    author_id: int | None = Field(default=None, foreign_key="users.id")
+    kind: str = Field(default="text", max_length=20)  # text | auto_reply | call_answered
+    body: str
+    created_at: dt.datetime = utc_column(nullable=False)
+
+
+class Event(SQLModel, table=True):
+    """The append-only audit trail: who did what to a ticket, when, and the status it moved between."""
+
+    __tablename__ = "events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="tickets.id", index=True)
+    type: str = Field(max_length=50, index=True)
+    actor_type: str = Field(max_length=20)
+    actor_id: int | None = None
+    from_status: str | None = Field(default=None, max_length=20)
+    to_status: str | None = Field(default=None, max_length=20)
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: dt.datetime = utc_column(nullable=False, index=True)
+
+
+class TriageCorrection(SQLModel, table=True):
+    """An agent's correction of the triage, kept as labelled data for retraining."""
+
+    __tablename__ = "triage_corrections"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="tickets.id", index=True)
+    text: str
+    predicted_intent: str = Field(max_length=64)
+    predicted_queue: str = Field(max_length=64)
+    corrected_intent: str = Field(max_length=64)
+    corrected_queue: str = Field(max_length=64)
+    user_id: int = Field(foreign_key="users.id")
+    created_at: dt.datetime = utc_column(nullable=False)

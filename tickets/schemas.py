@@ -1,0 +1,199 @@
+"""Request and response bodies of the v1 API. Requests are strict: wrong types and unknown fields are 422."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
+
+Channel = Literal["chat", "phone", "email", "web"]
+StatusName = Literal["auto_replied", "open", "pending_customer", "resolved", "closed"]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+def _visible(value: str, field: str) -> str:
+    if not value.strip():
+        raise ValueError(f"'{field}' must contain at least one visible character")
+    if "\x00" in value:
+        raise ValueError(f"'{field}' must not contain NUL characters")
+    return value
+
+
+class CustomerIn(_Request):
+    name: StrictStr | None = Field(default=None, max_length=200)
+    phone: StrictStr | None = Field(default=None, max_length=50)
+    email: StrictStr | None = Field(default=None, max_length=320)
+    external_id: StrictStr | None = Field(default=None, max_length=200)
+
+
+class InquiryIn(_Request):
+    channel: Channel
+    text: StrictStr = Field(min_length=1, max_length=5000, description="The customer's message (at most 5000 characters)")
+    customer: CustomerIn | None = None
+
+    @field_validator("text")
+    @classmethod
+    def _text_visible(cls, value: str) -> str:
+        return _visible(value, "text")
+
+
+class MessageIn(_Request):
+    body: StrictStr = Field(min_length=1, max_length=5000)
+    kind: Literal["text", "call_answered"] = "text"
+
+    @field_validator("body")
+    @classmethod
+    def _body_visible(cls, value: str) -> str:
+        return _visible(value, "body")
+
+
+class ResolveIn(_Request):
+    note: StrictStr | None = Field(default=None, max_length=2000)
+
+
+class ConfirmIn(_Request):
+    resolved: StrictBool
+    rating: StrictInt | None = Field(default=None, ge=1, le=5, description="1-5, only with resolved=true")
+    comment: StrictStr | None = Field(default=None, max_length=2000)
+
+
+class EscalateIn(_Request):
+    reason: StrictStr = Field(min_length=1, max_length=2000)
+
+    @field_validator("reason")
+    @classmethod
+    def _reason_visible(cls, value: str) -> str:
+        return _visible(value, "reason")
+
+
+class RerouteIn(_Request):
+    queue: StrictStr | None = Field(default=None, max_length=64)
+    intent: StrictStr | None = Field(default=None, max_length=64)
+
+
+class TriageIn(_Request):
+    text: StrictStr = Field(min_length=1, max_length=5000)
+
+    @field_validator("text")
+    @classmethod
+    def _text_visible(cls, value: str) -> str:
+        return _visible(value, "text")
+
+
+class TriageOut(BaseModel):
+    intent: str
+    queue: str
+    priority: str
+    confidence: float
+    faq_id: str | None
+
+
+class AutoReplyOut(BaseModel):
+    faq_id: str
+    answer: str
+
+
+class InquiryOut(BaseModel):
+    ticket_id: int
+    status: StatusName
+    customer_token: str = Field(description="Opens this ticket only; shown once")
+    triage: TriageOut
+    auto_reply: AutoReplyOut | None
+
+
+class TriageResultOut(BaseModel):
+    triage: TriageOut
+    auto_reply: AutoReplyOut | None
+    explanation: list[str]
+    reason: str
+    model_version: str
+
+
+class MessageOut(BaseModel):
+    id: int
+    author_type: str
+    author_id: int | None
+    kind: str
+    body: str
+    created_at: dt.datetime
+
+
+class EventOut(BaseModel):
+    id: int
+    type: str
+    actor_type: str
+    actor_id: int | None
+    from_status: str | None
+    to_status: str | None
+    details: dict[str, Any]
+    created_at: dt.datetime
+
+
+class SlaMetricOut(BaseModel):
+    target_seconds: int | None
+    started_at: dt.datetime | None
+    due_at: dt.datetime | None
+    met_at: dt.datetime | None
+    state: Literal["not_started", "running", "met", "breached"]
+
+
+class SlaOut(BaseModel):
+    first_response: SlaMetricOut
+
+
+class TicketTriageOut(TriageOut):
+    model_version: str
+    explanation: list[str]
+
+
+class TicketSummaryOut(BaseModel):
+    id: int
+    status: StatusName
+    channel: Channel
+    subject: str
+    triage: TicketTriageOut
+    assignee_id: int | None
+    escalation_level: int
+    reopen_count: int
+    rating: int | None
+    rating_comment: str | None
+    close_reason: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    first_response_at: dt.datetime | None
+    resolved_at: dt.datetime | None
+    closed_at: dt.datetime | None
+    sla: SlaOut
+
+
+class TicketOut(TicketSummaryOut):
+    messages: list[MessageOut]
+    events: list[EventOut]
+
+
+class TicketPage(BaseModel):
+    items: list[TicketSummaryOut]
+    next_cursor: int | None = Field(description="Pass as ?cursor= for the next page; null on the last page")
+
+
+class CorrectionOut(BaseModel):
+    text: str
+    label: str
+    predicted: str
+    queue: str
+    ticket_id: int
+    created_at: dt.datetime
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ErrorOut(BaseModel):
+    error: ErrorBody

@@ -1,0 +1,413 @@
+"""Ticket services: every use case the API offers, as plain functions of (session, caller, input, now).
+
+Services ``flush`` but never commit: the request boundary owns the transaction, so a failed
+request leaves nothing half-written. Each write starts by locking the ticket row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from tickets import lifecycle
+from tickets.auth import CUSTOMER_PREFIX, Principal, hash_token, new_token
+from tickets.errors import Conflict, Forbidden, InvalidInput, NotFound
+from tickets.lifecycle import SYSTEM, Action, Actor, Status
+from tickets.models import Customer, Event, Message, Queue, Ticket, TriageCorrection
+from triage import Decision, TriageModel
+from triage.ack import is_acknowledgement
+
+MAX_ESCALATION = 2
+SUBJECT_CHARS = 80
+
+
+@dataclass(frozen=True)
+class CustomerInfo:
+    name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    external_id: str | None = None
+
+
+@dataclass(frozen=True)
+class NewInquiry:
+    channel: str
+    text: str
+    customer: CustomerInfo
+    trusted_identity: bool
+    """True when ``customer.external_id`` was vouched for (an integration, or a signed widget identity)."""
+    existing_customer_id: int | None = None
+    """Set when the caller already holds a customer token: the new ticket belongs to the same customer."""
+
+
+@dataclass(frozen=True)
+class CreatedInquiry:
+    ticket: Ticket
+    customer_token: str
+    decision: Decision
+    auto_reply_answer: str | None
+
+
+def seed_queues(session: Session, model: TriageModel) -> None:
+    """Make the queues table match the model's taxonomy (names may change; ids are stable)."""
+    existing = {q.id: q for q in session.exec(select(Queue)).all()}
+    for queue in model.taxonomy.queues.values():
+        row = existing.get(queue.id) or Queue(id=queue.id, name=queue.name)
+        row.name = queue.name
+        session.add(row)
+
+
+def _customer_for(session: Session, info: CustomerInfo, trusted: bool, now: dt.datetime) -> Customer:
+    if trusted and info.external_id:
+        found = session.exec(select(Customer).where(Customer.external_id == info.external_id)).first()
+        if found is not None:
+            for field in ("name", "phone", "email"):
+                if getattr(info, field):
+                    setattr(found, field, getattr(info, field))
+            session.add(found)
+            return found
+    customer = Customer(
+        external_id=info.external_id if trusted else None,
+        name=info.name,
+        phone=info.phone,
+        email=info.email,
+        created_at=now,
+    )
+    session.add(customer)
+    session.flush()
+    return customer
+
+
+def first_response_due(ticket: Ticket, targets: dict[str, int], start: dt.datetime) -> dt.datetime | None:
+    seconds = targets.get(ticket.channel)
+    return start + dt.timedelta(seconds=seconds) if seconds is not None else None
+
+
+def _hand_over(ticket: Ticket, targets: dict[str, int], now: dt.datetime) -> None:
+    """The ticket reaches a human queue: the first-response clock starts (once)."""
+    if ticket.handed_over_at is None:
+        ticket.handed_over_at = now
+        ticket.first_response_due_at = first_response_due(ticket, targets, now)
+
+
+def create_inquiry(
+    session: Session,
+    model: TriageModel,
+    caller: Principal,
+    inquiry: NewInquiry,
+    now: dt.datetime,
+    first_response_targets: dict[str, int],
+) -> CreatedInquiry:
+    if inquiry.channel == "phone" and caller.role not in ("integration", "admin"):
+        raise Forbidden("phone inquiries are reported by the call-centre integration (an 'integration' token)")
+    decision = model.classify(inquiry.text)
+    # A caller on the line is waiting for a person: phone never gets an FAQ auto-reply.
+    auto_reply = decision.auto_reply and inquiry.channel != "phone"
+    existing = session.get(Customer, inquiry.existing_customer_id) if inquiry.existing_customer_id else None
+    customer = existing or _customer_for(session, inquiry.customer, inquiry.trusted_identity, now)
+    token = new_token(CUSTOMER_PREFIX)
+    ticket = Ticket(
+        customer_id=customer.id,
+        customer_token_hash=hash_token(token),
+        channel=inquiry.channel,
+        status=(Status.AUTO_REPLIED if auto_reply else Status.OPEN).value,
+        subject=" ".join(inquiry.text.split())[:SUBJECT_CHARS],
+        intent=decision.intent,
+        queue=decision.queue,
+        priority=decision.priority,
+        confidence=decision.confidence,
+        faq_id=decision.faq_id,
+        model_version=decision.model_version,
+        explanation=decision.explanation,
+        created_at=now,
+        updated_at=now,
+    )
+    if not auto_reply:
+        _hand_over(ticket, first_response_targets, now)
+    session.add(ticket)
+    session.flush()
+    author = Actor(caller.role, caller.user_id) if caller.role == "integration" else Actor("customer", customer.id)
+    session.add(Message(ticket_id=ticket.id, author_type="customer", body=inquiry.text, created_at=now))
+    lifecycle.record(session, ticket, "ticket.created", author, now, to_status=ticket.status, channel=inquiry.channel)
+    lifecycle.record(
+        session,
+        ticket,
+        "ticket.triaged",
+        SYSTEM,
+        now,
+        intent=decision.intent,
+        queue=decision.queue,
+        priority=decision.priority,
+        confidence=decision.confidence,
+        faq_id=decision.faq_id,
+        reason=decision.reason,
+        explanation=decision.explanation,
+        model_version=decision.model_version,
+    )
+    answer = decision.answer if auto_reply else None
+    if auto_reply:
+        session.add(Message(ticket_id=ticket.id, author_type="system", kind="auto_reply", body=answer or "", created_at=now))
+        lifecycle.record(session, ticket, "ticket.auto_replied", SYSTEM, now, faq_id=decision.faq_id)
+    else:
+        lifecycle.record(session, ticket, "ticket.queued", SYSTEM, now, queue=ticket.queue)
+    session.flush()
+    return CreatedInquiry(ticket, token, decision, answer)
+
+
+def _lock(session: Session, ticket_id: int) -> Ticket:
+    ticket = session.exec(select(Ticket).where(Ticket.id == ticket_id).with_for_update()).first()
+    if ticket is None:
+        raise NotFound(f"no ticket {ticket_id}")
+    return ticket
+
+
+def get_visible(session: Session, caller: Principal, ticket_id: int, *, lock: bool = False) -> Ticket:
+    """The ticket if the caller may see it; 404 otherwise, so ids of others' tickets leak nothing."""
+    ticket = _lock(session, ticket_id) if lock else session.get(Ticket, ticket_id)
+    if ticket is None or not caller.may_see(ticket):
+        raise NotFound(f"no ticket {ticket_id}")
+    return ticket
+
+
+def messages_of(session: Session, ticket_id: int) -> Sequence[Message]:
+    return session.exec(select(Message).where(Message.ticket_id == ticket_id).order_by(col(Message.id))).all()
+
+
+def events_of(session: Session, ticket_id: int) -> Sequence[Event]:
+    return session.exec(select(Event).where(Event.ticket_id == ticket_id).order_by(col(Event.id))).all()
+
+
+def _take(session: Session, ticket: Ticket, caller: Principal, now: dt.datetime) -> None:
+    """An agent acting on a ticket must hold it; an unassigned one is claimed on the way."""
+    if ticket.assignee_id == caller.user_id:
+        return
+    if ticket.assignee_id is not None:
+        raise Conflict(f"ticket {ticket.id} is held by another agent (user {ticket.assignee_id})")
+    ticket.assignee_id = caller.user_id
+    lifecycle.apply(session, ticket, Action.CLAIM, caller.actor, now, assignee_id=caller.user_id)
+
+
+def claim(session: Session, caller: Principal, ticket_id: int, now: dt.datetime) -> Ticket:
+    ticket = get_visible(session, caller, ticket_id, lock=True)
+    if ticket.assignee_id == caller.user_id:
+        return ticket
+    if not lifecycle.allowed(Action.CLAIM, ticket.status):
+        raise lifecycle.InvalidTransition(f"cannot claim a ticket whose status is '{ticket.status}'")
+    _take(session, ticket, caller, now)
+    session.flush()
+    return ticket
+
+
+def _first_response(session: Session, ticket: Ticket, actor: Actor, now: dt.datetime) -> None:
+    if ticket.first_response_at is None and ticket.handed_over_at is not None:
+        ticket.first_response_at = now
+        due = ticket.first_response_due_at
+        lifecycle.record(
+            session,
+            ticket,
+            "ticket.first_response",
+            actor,
+            now,
+            seconds=round((now - ticket.handed_over_at).total_seconds(), 3),
+            met=due is None or now <= due,
+        )
+
+
+def post_message(
+    session: Session,
+    caller: Principal,
+    ticket_id: int,
+    body: str,
+    kind: str,
+    now: dt.datetime,
+    first_response_targets: dict[str, int],
+) -> Message:
+    if caller.role == "integration":
+        ticket = _lock(session, ticket_id)
+        if kind != "call_answered":
+            raise Forbidden("integrations post only {'kind': 'call_answered'} messages")
+        if ticket.channel != "phone":
+            raise InvalidInput("'call_answered' is only for phone tickets", field="kind")
+        lifecycle.apply(session, ticket, Action.CALL_ANSWERED, caller.actor, now)
+        _first_response(session, ticket, caller.actor, now)
+        author_type = "integration"
+    elif kind == "call_answered":
+        raise Forbidden("only the call-centre integration reports 'call_answered'")
+    elif caller.role == "customer":
+        ticket = get_visible(session, caller, ticket_id, lock=True)
+        if ticket.status == Status.CLOSED:
+            raise lifecycle.InvalidTransition("this ticket is closed; send a new inquiry instead")
+        action = Action.CUSTOMER_ACK if is_acknowledgement(body) else Action.CUSTOMER_REPLY
+        lifecycle.apply(session, ticket, action, caller.actor, now)
+        if ticket.status == Status.OPEN:
+            _hand_over(ticket, first_response_targets, now)
+        author_type = "customer"
+    elif caller.role == "agent":
+        ticket = get_visible(session, caller, ticket_id, lock=True)
+        if not lifecycle.allowed(Action.AGENT_REPLY, ticket.status):
+            raise lifecycle.InvalidTransition(f"cannot reply to a ticket whose status is '{ticket.status}'")
+        _take(session, ticket, caller, now)
+        lifecycle.apply(session, ticket, Action.AGENT_REPLY, caller.actor, now)
+        _first_response(session, ticket, caller.actor, now)
+        author_type = "agent"
+    else:
+        raise Forbidden(f"role '{caller.role}' may not post messages; allowed: agent, customer, integration")
+    message = Message(
+        ticket_id=ticket_id,
+        author_type=author_type,
+        author_id=caller.user_id if author_type != "customer" else None,
+        kind=kind,
+        body=body,
+        created_at=now,
+    )
+    session.add(message)
+    session.flush()
+    return message
+
+
+def resolve(session: Session, caller: Principal, ticket_id: int, note: str | None, now: dt.datetime) -> Ticket:
+    ticket = get_visible(session, caller, ticket_id, lock=True)
+    if not lifecycle.allowed(Action.RESOLVE, ticket.status):
+        raise lifecycle.InvalidTransition(f"cannot resolve a ticket whose status is '{ticket.status}'")
+    _take(session, ticket, caller, now)
+    lifecycle.apply(session, ticket, Action.RESOLVE, caller.actor, now, note=note)
+    session.flush()
+    return ticket
+
+
+def confirm(
+    session: Session,
+    caller: Principal,
+    ticket_id: int,
+    resolved: bool,
+    rating: int | None,
+    comment: str | None,
+    now: dt.datetime,
+    first_response_targets: dict[str, int],
+) -> Ticket:
+    ticket = get_visible(session, caller, ticket_id, lock=True)
+    if resolved:
+        lifecycle.apply(session, ticket, Action.CONFIRM, caller.actor, now, rating=rating, comment=comment)
+        ticket.rating, ticket.rating_comment = rating, comment
+    else:
+        was_auto_replied = ticket.status == Status.AUTO_REPLIED
+        lifecycle.apply(session, ticket, Action.REJECT, caller.actor, now, comment=comment)
+        if was_auto_replied:
+            # The FAQ did not settle it: hand over to the intent's human queue, clock starts now.
+            _hand_over(ticket, first_response_targets, now)
+            lifecycle.record(session, ticket, "ticket.handed_over", caller.actor, now, queue=ticket.queue)
+    session.add(ticket)
+    session.flush()
+    return ticket
+
+
+def escalate(session: Session, caller: Principal, ticket_id: int, reason: str, now: dt.datetime) -> Ticket:
+    ticket = get_visible(session, caller, ticket_id, lock=True)
+    if lifecycle.allowed(Action.ESCALATE, ticket.status) and ticket.escalation_level >= MAX_ESCALATION:
+        raise Conflict(f"ticket {ticket_id} is already at the highest escalation level ({MAX_ESCALATION}, management)")
+    ticket.escalation_level += 1
+    lifecycle.apply(session, ticket, Action.ESCALATE, caller.actor, now, reason=reason, level=ticket.escalation_level)
+    session.flush()
+    return ticket
+
+
+def reroute(
+    session: Session,
+    model: TriageModel,
+    caller: Principal,
+    ticket_id: int,
+    queue: str | None,
+    intent: str | None,
+    now: dt.datetime,
+) -> Ticket:
+    if queue is None and intent is None:
+        raise InvalidInput("give 'queue', 'intent' or both")
+    if intent is not None and intent not in model.taxonomy.intents:
+        raise InvalidInput(f"unknown intent '{intent}'; known: {', '.join(model.taxonomy.intents)}", field="intent")
+    if queue is not None and session.get(Queue, queue) is None:
+        known = ", ".join(q.id for q in session.exec(select(Queue)).all())
+        raise InvalidInput(f"unknown queue '{queue}'; known: {known}", field="queue")
+    ticket = get_visible(session, caller, ticket_id, lock=True)
+    new_intent = intent or ticket.intent
+    new_queue = queue or (model.taxonomy.queue_of(intent) if intent else ticket.queue)
+    before = (ticket.intent, ticket.queue)
+    lifecycle.apply(
+        session, ticket, Action.REROUTE, caller.actor, now,
+        from_intent=before[0], from_queue=before[1], intent=new_intent, queue=new_queue,
+    )
+    first = session.exec(
+        select(Message).where(Message.ticket_id == ticket_id, Message.author_type == "customer").order_by(col(Message.id))
+    ).first()
+    assert caller.user_id is not None
+    session.add(
+        TriageCorrection(
+            ticket_id=ticket_id,
+            text=first.body if first else ticket.subject,
+            predicted_intent=before[0],
+            predicted_queue=before[1],
+            corrected_intent=new_intent,
+            corrected_queue=new_queue,
+            user_id=caller.user_id,
+            created_at=now,
+        )
+    )
+    ticket.intent, ticket.queue = new_intent, new_queue
+    session.add(ticket)
+    session.flush()
+    return ticket
+
+
+@dataclass(frozen=True)
+class TicketFilter:
+    status: str | None = None
+    queue: str | None = None
+    assignee: int | None = None
+    channel: str | None = None
+
+
+def list_tickets(session: Session, flt: TicketFilter, limit: int, cursor: int | None) -> tuple[list[Ticket], int | None]:
+    """Newest first, keyset-paginated by id: ``cursor`` is the last id of the previous page."""
+    query = select(Ticket)
+    if flt.status:
+        query = query.where(Ticket.status == flt.status)
+    if flt.queue:
+        query = query.where(Ticket.queue == flt.queue)
+    if flt.assignee is not None:
+        query = query.where(Ticket.assignee_id == flt.assignee)
+    if flt.channel:
+        query = query.where(Ticket.channel == flt.channel)
+    if cursor is not None:
+        query = query.where(col(Ticket.id) < cursor)
+    rows = list(session.exec(query.order_by(col(Ticket.id).desc()).limit(limit + 1)).all())
+    next_cursor = rows[limit - 1].id if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+def auto_close_due(session: Session, now: dt.datetime, after: dt.timedelta) -> int:
+    """Close resolved tickets the customer never answered, marked unconfirmed. Returns how many."""
+    ids = session.exec(
+        select(Ticket.id).where(Ticket.status == Status.RESOLVED, col(Ticket.resolved_at) <= now - after)
+    ).all()
+    closed = 0
+    for ticket_id in ids:
+        assert ticket_id is not None
+        ticket = _lock(session, ticket_id)
+        resolved_at = ticket.resolved_at
+        if ticket.status != Status.RESOLVED or resolved_at is None or resolved_at > now - after:
+            continue  # the customer answered in the meantime
+        lifecycle.apply(session, ticket, Action.AUTO_CLOSE, SYSTEM, now, waited_hours=after.total_seconds() / 3600)
+        closed += 1
+    session.flush()
+    return closed
+
+
+def corrections(session: Session) -> Sequence[TriageCorrection]:
+    return session.exec(select(TriageCorrection).order_by(col(TriageCorrection.id))).all()
+
+
+def count_tickets(session: Session) -> int:
+    return int(session.exec(select(func.count()).select_from(Ticket)).one())

@@ -20,7 +20,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
 
-    auto_close_after_hours: float = Field(default=72.0, gt=0, description="Resolved tickets close unconfirmed after this")
+    auto_close_after_hours: float = Field(
+        default=72.0, gt=0, description="Resolved tickets close unconfirmed after this"
+    )
     job_interval_seconds: float = Field(default=30.0, gt=0, description="How often the auto-close job runs")
 
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, description="Larger request bodies get 413")

@@ -41,7 +41,9 @@ class Metrics:
         ]
         with self._lock:
             for (method, route, status), count in sorted(self.requests.items()):
-                lines.append(f'triage_http_requests_total{{method="{method}",route="{route}",status="{status}"}} {count}')
+                lines.append(
+                    f'triage_http_requests_total{{method="{method}",route="{route}",status="{status}"}} {count}'
+                )
             lines += [
                 "# HELP triage_http_request_seconds Request latency by route.",
                 "# TYPE triage_http_request_seconds histogram",

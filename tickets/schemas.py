@@ -32,7 +32,9 @@ class CustomerIn(_Request):
 
 class InquiryIn(_Request):
     channel: Channel
-    text: StrictStr = Field(min_length=1, max_length=5000, description="The customer's message (at most 5000 characters)")
+    text: StrictStr = Field(
+        min_length=1, max_length=5000, description="The customer's message (at most 5000 characters)"
+    )
     customer: CustomerIn | None = None
 
     @field_validator("text")

@@ -110,6 +110,7 @@ def create_inquiry(
     existing = session.get(Customer, inquiry.existing_customer_id) if inquiry.existing_customer_id else None
     customer = existing or _customer_for(session, inquiry.customer, inquiry.trusted_identity, now)
     token = new_token(CUSTOMER_PREFIX)
+    assert customer.id is not None
     ticket = Ticket(
         customer_id=customer.id,
         customer_token_hash=hash_token(token),
@@ -130,6 +131,7 @@ def create_inquiry(
         _hand_over(ticket, first_response_targets, now)
     session.add(ticket)
     session.flush()
+    assert ticket.id is not None
     author = Actor(caller.role, caller.user_id) if caller.role == "integration" else Actor("customer", customer.id)
     session.add(Message(ticket_id=ticket.id, author_type="customer", body=inquiry.text, created_at=now))
     lifecycle.record(session, ticket, "ticket.created", author, now, to_status=ticket.status, channel=inquiry.channel)
@@ -150,7 +152,9 @@ def create_inquiry(
     )
     answer = decision.answer if auto_reply else None
     if auto_reply:
-        session.add(Message(ticket_id=ticket.id, author_type="system", kind="auto_reply", body=answer or "", created_at=now))
+        session.add(
+            Message(ticket_id=ticket.id, author_type="system", kind="auto_reply", body=answer or "", created_at=now)
+        )
         lifecycle.record(session, ticket, "ticket.auto_replied", SYSTEM, now, faq_id=decision.faq_id)
     else:
         lifecycle.record(session, ticket, "ticket.queued", SYSTEM, now, queue=ticket.queue)
@@ -336,11 +340,20 @@ def reroute(
     new_queue = queue or (model.taxonomy.queue_of(intent) if intent else ticket.queue)
     before = (ticket.intent, ticket.queue)
     lifecycle.apply(
-        session, ticket, Action.REROUTE, caller.actor, now,
-        from_intent=before[0], from_queue=before[1], intent=new_intent, queue=new_queue,
+        session,
+        ticket,
+        Action.REROUTE,
+        caller.actor,
+        now,
+        from_intent=before[0],
+        from_queue=before[1],
+        intent=new_intent,
+        queue=new_queue,
     )
     first = session.exec(
-        select(Message).where(Message.ticket_id == ticket_id, Message.author_type == "customer").order_by(col(Message.id))
+        select(Message)
+        .where(Message.ticket_id == ticket_id, Message.author_type == "customer")
+        .order_by(col(Message.id))
     ).first()
     assert caller.user_id is not None
     session.add(
@@ -369,7 +382,9 @@ class TicketFilter:
     channel: str | None = None
 
 
-def list_tickets(session: Session, flt: TicketFilter, limit: int, cursor: int | None) -> tuple[list[Ticket], int | None]:
+def list_tickets(
+    session: Session, flt: TicketFilter, limit: int, cursor: int | None
+) -> tuple[list[Ticket], int | None]:
     """Newest first, keyset-paginated by id: ``cursor`` is the last id of the previous page."""
     query = select(Ticket)
     if flt.status:

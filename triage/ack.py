@@ -6,11 +6,16 @@ import re
 
 from triage.normalize import normalize
 
+# fmt: off
 ACKNOWLEDGEMENTS = frozenset(
-    """谢谢 谢谢你 谢谢您 谢了 谢啦 多谢 感谢 非常感谢 感谢感谢 好的 好 好滴 好哒 好嘞 好吧 好的呢 嗯 嗯嗯 恩 恩恩
-    收到 收到了 知道了 明白 明白了 了解 了解了 懂了 行 行的 可以 ok okay thanks thank you thx 辛苦了 辛苦 麻烦了
-    好的谢谢 好的收到 xemoji""".split()
+    (
+        "谢谢", "谢谢你", "谢谢您", "谢了", "谢啦", "多谢", "感谢", "非常感谢", "感谢感谢", "辛苦了", "辛苦", "麻烦了",
+        "好的", "好", "好滴", "好哒", "好嘞", "好吧", "好的呢", "嗯", "嗯嗯", "恩", "恩恩", "行", "行的", "可以",
+        "收到", "收到了", "知道了", "明白", "明白了", "了解", "了解了", "懂了", "好的谢谢", "好的收到",
+        "ok", "okay", "thanks", "thx", "xemoji",
+    )
 )
+# fmt: on
 _SEPARATORS = re.compile(r"[\s,，。.!！~～、?？]+")
 _MAX_ACK_CHARS = 12
 

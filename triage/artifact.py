@@ -65,7 +65,10 @@ def save_model(model: TriageModel, out_dir: Path) -> Path:
         "faq_classes": list(model.faq_model.classes) if model.faq_model else None,
         "thresholds": asdict(model.thresholds),
         "priority_rules": asdict(model.priority_rules),
-        "segmenter": {"backend": model.featurizer.segmenter.backend, "user_words": model.featurizer.segmenter.user_words},
+        "segmenter": {
+            "backend": model.featurizer.segmenter.backend,
+            "user_words": model.featurizer.segmenter.user_words,
+        },
         "files": files,
     }
     (out_dir / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
@@ -116,12 +119,7 @@ def load_model(path: Path | str | None = None) -> TriageModel:
             faq_model=faq_model,
             taxonomy=Taxonomy.from_dict(manifest["taxonomy"]),
             thresholds=Thresholds(**manifest["thresholds"]),
-            priority_rules=PriorityRules(
-                **{
-                    k: tuple(v) if isinstance(v, list) else v
-                    for k, v in manifest["priority_rules"].items()
-                }
-            ),
+            priority_rules=PriorityRules.from_dict(manifest["priority_rules"]),
             manifest=manifest,
         )
     except (KeyError, TypeError, ValueError) as exc:

@@ -28,9 +28,7 @@ BATCH_SIZE = 2048
 err = Console(stderr=True)
 out = Console()
 
-ModelOption = Annotated[
-    Path | None, typer.Option("--model", "-m", help="Model folder (default: the shipped model).")
-]
+ModelOption = Annotated[Path | None, typer.Option("--model", "-m", help="Model folder (default: the shipped model).")]
 
 
 def _fail(message: str) -> typer.Exit:
@@ -198,15 +196,26 @@ def audit_data(
         suspects = find_label_issues(examples)
     if as_json:
         for s in suspects[:limit]:
-            row = {"source": s.example.source, "text": s.example.text, "label": s.example.label,
-                   "label_probability": round(s.given_probability, 4), "suggested": s.suggested,
-                   "suggested_probability": round(s.suggested_probability, 4)}
+            row = {
+                "source": s.example.source,
+                "text": s.example.text,
+                "label": s.example.label,
+                "label_probability": round(s.given_probability, 4),
+                "suggested": s.suggested,
+                "suggested_probability": round(s.suggested_probability, 4),
+            }
             sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
         return
     table = Table("where", "text", "label", "p(label)", "suggested", "p", title=f"{len(suspects)} suspicious labels")
     for s in suspects[:limit]:
-        table.add_row(s.example.source, s.example.text[:40], s.example.label, f"{s.given_probability:.2f}",
-                      s.suggested, f"{s.suggested_probability:.2f}")
+        table.add_row(
+            s.example.source,
+            s.example.text[:40],
+            s.example.label,
+            f"{s.given_probability:.2f}",
+            s.suggested,
+            f"{s.suggested_probability:.2f}",
+        )
     out.print(table)
 
 

@@ -8,6 +8,7 @@ so the two cannot drift apart.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -55,7 +56,7 @@ def analyze(text: str, segmenter: Segmenter) -> Analysis:
     words = segmenter.cut(normalize(text))
     features = [WORD + w for w in words]
     padded = ["^", *words, "$"]
-    features.extend(BIGRAM + a + "\u2502" + b for a, b in zip(padded, padded[1:], strict=False))
+    features.extend(BIGRAM + a + "\u2502" + b for a, b in itertools.pairwise(padded))
     chars = "".join(_PLACEHOLDER_SYMBOLS.get(w, w) for w in words)
     for n in CHAR_NGRAMS:
         features.extend(CHAR + chars[i : i + n] for i in range(len(chars) - n + 1))

@@ -27,15 +27,11 @@ MAX_CLASSIFY_CHARS = 2000
 _URL_RE = re.compile(r"(?:https?://|www\.)[^\s\u4e00-\u9fff]+", re.IGNORECASE)
 _EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _PHONE_RE = re.compile(r"(?<![\d])(?:\+?86[- ]?)?1[3-9]\d[- ]?\d{4}[- ]?\d{4}(?!\d)")
-_MONEY_RE = re.compile(
-    r"(?:[¥$]\s*\d+(?:\.\d+)?|\d+(?:\.\d+)?\s*(?:元|块钱|块|rmb|人民币))", re.IGNORECASE
-)
+_MONEY_RE = re.compile(r"(?:[¥$]\s*\d+(?:\.\d+)?|\d+(?:\.\d+)?\s*(?:元|块钱|块|rmb|人民币))", re.IGNORECASE)
 # Order, tracking and other reference numbers: a run of digits (maybe with a letter prefix) of 4 or more.
 _REFERENCE_RE = re.compile(r"(?<![a-z0-9])[a-z]{0,4}\d[\d-]{3,}[a-z0-9]*(?![a-z0-9])", re.IGNORECASE)
 _NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
-_EMOJI_RE = re.compile(
-    "[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\ufe0f\u200d]+|\\[[\u4e00-\u9fff]{1,4}\\]"
-)
+_EMOJI_RE = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\ufe0f\u200d]+|\\[[\u4e00-\u9fff]{1,4}\\]")
 _SPACE_RE = re.compile(r"\s+")
 # Control and format characters (including bidi marks and NUL) carry no meaning for triage.
 _CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})

@@ -62,9 +62,7 @@ class Taxonomy:
             intents = {
                 i["id"]: Intent(i["id"], i.get("name", i["id"]), i.get("queue", i["id"])) for i in data["intents"]
             }
-            faqs = [
-                Faq(f["id"], f["intent"], f.get("question", ""), f.get("answer", "")) for f in data.get("faqs", [])
-            ]
+            faqs = [Faq(f["id"], f["intent"], f.get("question", ""), f.get("answer", "")) for f in data.get("faqs", [])]
         except (KeyError, TypeError) as exc:
             raise ValueError(f"taxonomy is missing a field: {exc}") from exc
         for intent in intents.values():
@@ -87,7 +85,9 @@ def load_taxonomy(path: Path) -> Taxonomy:
 def load_faqs(path: Path) -> list[Faq]:
     """FAQ answers from a JSON array or JSONL of ``{"id", "intent", "question"?, "answer"}``."""
     text = path.read_text(encoding="utf-8")
-    rows = json.loads(text) if text.lstrip().startswith("[") else [json.loads(x) for x in text.splitlines() if x.strip()]
+    rows = (
+        json.loads(text) if text.lstrip().startswith("[") else [json.loads(x) for x in text.splitlines() if x.strip()]
+    )
     faqs = []
     for number, row in enumerate(rows, start=1):
         if not isinstance(row, dict) or not row.get("id") or not row.get("intent") or not row.get("answer"):

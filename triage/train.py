@@ -128,8 +128,10 @@ def train(
             f"({second.label}/{second.faq} vs {first.label}/{first.faq}); fix one of them"
         )
     labels_seen = sorted({ex.label for ex in unique})
-    taxonomy = (taxonomy or Taxonomy.from_labels(labels_seen)).with_faqs(list(faqs)) if faqs else (
-        taxonomy or Taxonomy.from_labels(labels_seen)
+    taxonomy = (
+        (taxonomy or Taxonomy.from_labels(labels_seen)).with_faqs(list(faqs))
+        if faqs
+        else (taxonomy or Taxonomy.from_labels(labels_seen))
     )
     _check_labels(unique, taxonomy)
     if validation is not None:
@@ -143,7 +145,7 @@ def train(
     intent_labels = [ex.label for ex in unique]
     faq_labels = [ex.faq or NO_FAQ for ex in unique]
 
-    def validation_proba(labels: list[str], val_labels: list[str] | None, c: float) -> tuple[FloatArray, tuple[str, ...]]:
+    def validation_proba(labels: list[str], c: float) -> tuple[FloatArray, tuple[str, ...]]:
         if validation is None:
             return out_of_fold_proba(matrix, labels, c, folds)
         fitted = fit_logistic(matrix, labels, c)
@@ -152,10 +154,12 @@ def train(
     val_intents = [ex.label for ex in validation] if validation is not None else intent_labels
     val_faqs = [ex.faq or NO_FAQ for ex in validation] if validation is not None else faq_labels
 
-    best_c, best_acc, intent_p, intent_classes = c_grid[0], -1.0, np.zeros(0, dtype=np.float32), ()
+    best_c, best_acc = c_grid[0], -1.0
+    intent_p: FloatArray = np.zeros(0, dtype=np.float32)
+    intent_classes: tuple[str, ...] = ()
     for c in c_grid:
         progress(f"intent model: validating C={c:g}")
-        proba, classes = validation_proba(intent_labels, val_intents, c)
+        proba, classes = validation_proba(intent_labels, c)
         predicted = [classes[i] for i in proba.argmax(axis=1)]
         accuracy = float(np.mean([p == t for p, t in zip(predicted, val_intents, strict=True)]))
         if accuracy > best_acc:
@@ -171,13 +175,15 @@ def train(
         best_faq: tuple[FloatArray, tuple[str, ...]] | None = None
         for c in c_grid:
             progress(f"FAQ model: validating C={c:g}")
-            proba, classes = validation_proba(faq_labels, val_faqs, c)
+            proba, classes = validation_proba(faq_labels, c)
             score = float(np.mean([classes[i] == t for i, t in zip(proba.argmax(axis=1), val_faqs, strict=True)]))
             if score > best_score:
                 faq_c, best_score, best_faq = c, score, (proba, classes)
         assert best_faq is not None
         faq_p, faq_classes = best_faq
-        candidates, confidence, correct = [], [], []
+        candidates: list[int] = []
+        confidence: list[float] = []
+        correct: list[bool] = []
         for row, intent in enumerate(predicted_intents):
             idx = int(faq_p[row].argmax())
             faq_id = faq_classes[idx]
@@ -193,8 +199,8 @@ def train(
             for row, conf in zip(candidates, confidence, strict=True)
         ]
         predicted_faqs: list[str | None] = [None] * len(val_faqs)
-        for row, faq_id in zip(candidates, replied, strict=True):
-            predicted_faqs[row] = faq_id
+        for row, replied_faq in zip(candidates, replied, strict=True):
+            predicted_faqs[row] = replied_faq
         auto_metrics = auto_reply_scores([None if f == NO_FAQ else f for f in val_faqs], predicted_faqs)
         auto_metrics["threshold"] = auto_reply
 

@@ -34,8 +34,9 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def error_response(status: int, code: str, message: str, field: str | None = None,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    status: int, code: str, message: str, field: str | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     body: dict[str, Any] = {"code": code, "message": message}
     if field:
         body["field"] = field
@@ -86,9 +87,7 @@ class BodySizeLimit:
             await self._reject(scope, receive, send)
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(
-            413, "payload_too_large", f"request body is larger than {self.max_bytes} bytes"
-        )
+        response = error_response(413, "payload_too_large", f"request body is larger than {self.max_bytes} bytes")
         await response(scope, receive, send)
 
 
@@ -131,9 +130,7 @@ class AutoCloseJob(threading.Thread):
 def run_auto_close(app: FastAPI) -> int:
     settings: Settings = app.state.settings
     with session_scope(app.state.engine) as session:
-        return service.auto_close_due(
-            session, app.state.clock(), dt.timedelta(hours=settings.auto_close_after_hours)
-        )
+        return service.auto_close_due(session, app.state.clock(), dt.timedelta(hours=settings.auto_close_after_hours))
 
 
 def create_app(

@@ -51,9 +51,7 @@ from tickets.schemas import (
 )
 from triage import Decision
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorOut} for code in (401, 403, 404, 409, 413, 422)
-}
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (401, 403, 404, 409, 413, 422)}
 router = APIRouter(prefix="/api/v1", responses=ERRORS)
 
 
@@ -194,7 +192,9 @@ def list_tickets(
 
 
 @router.get("/tickets/{ticket_id}", response_model=TicketOut, tags=["tickets"])
-def get_ticket(ticket_id: int, session: SessionDep, caller: StaffOrCustomer, settings: SettingsDep, now: NowDep) -> TicketOut:
+def get_ticket(
+    ticket_id: int, session: SessionDep, caller: StaffOrCustomer, settings: SettingsDep, now: NowDep
+) -> TicketOut:
     return full(session, service.get_visible(session, caller, ticket_id), settings, now)
 
 
@@ -216,15 +216,22 @@ def post_message(
 
 
 @router.post("/tickets/{ticket_id}/resolve", response_model=TicketOut, tags=["tickets"])
-def resolve(ticket_id: int, session: SessionDep, caller: Agent, settings: SettingsDep, now: NowDep,
-            body: ResolveIn | None = None) -> TicketOut:
+def resolve(
+    ticket_id: int,
+    session: SessionDep,
+    caller: Agent,
+    settings: SettingsDep,
+    now: NowDep,
+    body: ResolveIn | None = None,
+) -> TicketOut:
     ticket = service.resolve(session, caller, ticket_id, body.note if body else None, now)
     return full(session, ticket, settings, now)
 
 
 @router.post("/tickets/{ticket_id}/confirm", response_model=TicketOut, tags=["tickets"])
-def confirm(ticket_id: int, body: ConfirmIn, session: SessionDep, caller: Customer, settings: SettingsDep,
-            now: NowDep) -> TicketOut:
+def confirm(
+    ticket_id: int, body: ConfirmIn, session: SessionDep, caller: Customer, settings: SettingsDep, now: NowDep
+) -> TicketOut:
     """The customer says whether it is solved: closes it, or reopens it / hands it to a person."""
     if body.rating is not None and not body.resolved:
         raise InvalidInput("'rating' is given together with resolved=true", field="rating")
@@ -235,15 +242,23 @@ def confirm(ticket_id: int, body: ConfirmIn, session: SessionDep, caller: Custom
 
 
 @router.post("/tickets/{ticket_id}/escalate", response_model=TicketOut, tags=["tickets"])
-def escalate(ticket_id: int, body: EscalateIn, session: SessionDep, caller: Staff, settings: SettingsDep,
-             now: NowDep) -> TicketOut:
+def escalate(
+    ticket_id: int, body: EscalateIn, session: SessionDep, caller: Staff, settings: SettingsDep, now: NowDep
+) -> TicketOut:
     """Raise the escalation level: 0 department, 1 cross-department coordination group, 2 management."""
     return full(session, service.escalate(session, caller, ticket_id, body.reason, now), settings, now)
 
 
 @router.post("/tickets/{ticket_id}/reroute", response_model=TicketOut, tags=["tickets"])
-def reroute(ticket_id: int, body: RerouteIn, session: SessionDep, caller: Staff, model: ModelDep,
-            settings: SettingsDep, now: NowDep) -> TicketOut:
+def reroute(
+    ticket_id: int,
+    body: RerouteIn,
+    session: SessionDep,
+    caller: Staff,
+    model: ModelDep,
+    settings: SettingsDep,
+    now: NowDep,
+) -> TicketOut:
     """Correct the triage; the correction is kept as labelled data (GET /api/v1/corrections)."""
     ticket = service.reroute(session, model, caller, ticket_id, body.queue, body.intent, now)
     return full(session, ticket, settings, now)
@@ -254,8 +269,12 @@ def list_corrections(session: SessionDep, caller: Staff, response: Response) -> 
     """Reroute corrections as training examples (``text``, ``label``): feed them to ``triage train``."""
     return [
         CorrectionOut(
-            text=c.text, label=c.corrected_intent, predicted=c.predicted_intent, queue=c.corrected_queue,
-            ticket_id=c.ticket_id, created_at=c.created_at,
+            text=c.text,
+            label=c.corrected_intent,
+            predicted=c.predicted_intent,
+            queue=c.corrected_queue,
+            ticket_id=c.ticket_id,
+            created_at=c.created_at,
         )
         for c in service.corrections(session)
     ]

@@ -12,11 +12,12 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from sqlmodel import Session, select
+from sqlalchemy import Connection, bindparam, select
+from sqlmodel import Session
 
 from tickets.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from tickets.lifecycle import Actor
-from tickets.models import ROLES, Ticket, User
+from tickets.models import ROLES, Ticket, User, tickets_table, users_table
 
 CUSTOMER_PREFIX = "ct_"
 STAFF_PREFIX = "td_"
@@ -58,8 +59,15 @@ class Principal:
 
 ANONYMOUS = Principal("anonymous")
 
+_CUSTOMER_BY_TOKEN = select(tickets_table.c.id, tickets_table.c.customer_id, tickets_table.c.customer_token_hash).where(
+    tickets_table.c.customer_token_hash == bindparam("digest")
+)
+_USER_BY_TOKEN = select(users_table.c.id, users_table.c.role, users_table.c.active, users_table.c.token_hash).where(
+    users_table.c.token_hash == bindparam("digest")
+)
 
-def authenticate(session: Session, authorization: str | None) -> Principal:
+
+def authenticate(connection: Connection, authorization: str | None) -> Principal:
     """Resolve an ``Authorization`` header; no header is anonymous, a bad token is 401."""
     if not authorization:
         return ANONYMOUS
@@ -69,16 +77,16 @@ def authenticate(session: Session, authorization: str | None) -> Principal:
         raise Unauthorized("malformed Authorization header: use 'Bearer <token>'")
     digest = hash_token(token)
     if token.startswith(CUSTOMER_PREFIX):
-        ticket = session.exec(select(Ticket).where(Ticket.customer_token_hash == digest)).first()
-        if ticket is None or not hmac.compare_digest(ticket.customer_token_hash, digest):
+        found = connection.execute(_CUSTOMER_BY_TOKEN, {"digest": digest}).first()
+        if found is None or not hmac.compare_digest(found.customer_token_hash, digest):
             raise Unauthorized("unknown customer token")
-        return Principal("customer", ticket_id=ticket.id, customer_id=ticket.customer_id)
-    user = session.exec(select(User).where(User.token_hash == digest)).first()
-    if user is None or not hmac.compare_digest(user.token_hash, digest):
+        return Principal("customer", ticket_id=found.id, customer_id=found.customer_id)
+    row = connection.execute(_USER_BY_TOKEN, {"digest": digest}).first()
+    if row is None or not hmac.compare_digest(row.token_hash, digest):
         raise Unauthorized("unknown token")
-    if not user.active:
+    if not row.active:
         raise Unauthorized("this token has been revoked")
-    return Principal(user.role, user_id=user.id)
+    return Principal(row.role, user_id=row.id)
 
 
 def create_user(session: Session, name: str, role: str, now: dt.datetime) -> tuple[User, str]:

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from sqlalchemy import insert
 from sqlmodel import Session
 
 from tickets.errors import InvalidTransition
-from tickets.models import Event, Ticket
+from tickets.models import Ticket, events_table
 
 
 class Status(StrEnum):
@@ -108,24 +109,39 @@ def record(
     from_status: str | None = None,
     to_status: str | None = None,
     **details: Any,
-) -> Event:
+) -> None:
     """Append an event to the audit trail (for moments that are not status changes, too)."""
     assert ticket.id is not None
-    event = Event(
-        ticket_id=ticket.id,
-        type=event_type,
-        actor_type=actor.type,
-        actor_id=actor.id,
-        from_status=from_status,
-        to_status=to_status,
-        details=details,
-        created_at=now,
-    )
-    session.add(event)
-    return event
+    record_many(session, [event_row(ticket.id, event_type, actor, now, from_status, to_status, details)])
 
 
-def apply(session: Session, ticket: Ticket, action: Action, actor: Actor, now: dt.datetime, **details: Any) -> Event:
+def event_row(
+    ticket_id: int,
+    event_type: str,
+    actor: Actor,
+    now: dt.datetime,
+    from_status: str | None = None,
+    to_status: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "ticket_id": ticket_id,
+        "type": event_type,
+        "actor_type": actor.type,
+        "actor_id": actor.id,
+        "from_status": from_status,
+        "to_status": to_status,
+        "details": details or {},
+        "created_at": now,
+    }
+
+
+def record_many(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert event rows in one statement; events are never updated, so no ORM objects are needed."""
+    session.connection().execute(insert(events_table), rows)
+
+
+def apply(session: Session, ticket: Ticket, action: Action, actor: Actor, now: dt.datetime, **details: Any) -> None:
     """Check that ``action`` is allowed in the ticket's status, apply it and write its event."""
     before = Status(ticket.status)
     after = TRANSITIONS.get((action, before))
@@ -143,6 +159,4 @@ def apply(session: Session, ticket: Ticket, action: Action, actor: Actor, now: d
         if before is Status.RESOLVED:
             ticket.reopen_count += 1
     session.add(ticket)
-    return record(
-        session, ticket, EVENT_TYPES[action], actor, now, from_status=before.value, to_status=after.value, **details
-    )
+    record(session, ticket, EVENT_TYPES[action], actor, now, from_status=before.value, to_status=after.value, **details)

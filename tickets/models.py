@@ -159,3 +159,11 @@ class TriageCorrection(SQLModel, table=True):
     corrected_queue: str = Field(max_length=64)
     user_id: int = Field(foreign_key="users.id")
     created_at: dt.datetime = utc_column(nullable=False)
+
+
+# Core table handles, for the hot paths that insert rows without the ORM unit of work.
+customers_table = Customer.__table__  # type: ignore[attr-defined]
+tickets_table = Ticket.__table__  # type: ignore[attr-defined]
+messages_table = Message.__table__  # type: ignore[attr-defined]
+events_table = Event.__table__  # type: ignore[attr-defined]
+users_table = User.__table__  # type: ignore[attr-defined]

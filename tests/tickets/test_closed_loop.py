@@ -50,7 +50,7 @@ class TestInquiry:
     def test_phone_never_auto_replies_and_needs_an_integration(self, live: LiveServer) -> None:
         with live.client() as anonymous:
             denied = anonymous.post("/api/v1/inquiries", json={"channel": "phone", "text": GENERAL})
-        assert denied.status_code == 403
+        assert denied.status_code == 401
         created = inquiry(live, GENERAL, channel="phone", token=live.token("integration"))
         assert created["status"] == "open"
         assert created["auto_reply"] is None

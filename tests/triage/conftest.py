@@ -109,24 +109,25 @@ def _examples() -> list[Example]:
     return [Example(str(r["text"]), str(r["intent"]), r["faq"], f"tiny:{n}") for n, r in rows]
 
 
-@pytest.fixture
-def tiny_rows() -> list[dict[str, str | None]]:
-    """The tiny data set as rows of a JSONL file (``text``, ``intent``, ``faq``); a fresh list per test."""
-    return _rows()
+@pytest.fixture(scope="session")
+def tiny_rows() -> tuple[dict[str, str | None], ...]:
+    """The tiny data set as rows of a JSONL file (``text``, ``intent``, ``faq``). Do not modify."""
+    return tuple(_rows())
 
 
-@pytest.fixture
-def tiny_examples() -> list[Example]:
-    return _examples()
+@pytest.fixture(scope="session")
+def tiny_examples() -> tuple[Example, ...]:
+    return tuple(_examples())
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def tiny_faqs() -> tuple[Faq, ...]:
     return TINY_FAQS
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def probes() -> tuple[str, ...]:
+    """Messages the tiny model was not trained on."""
     return PROBES
 
 

@@ -21,7 +21,7 @@ from tickets.api import routes
 from tickets.api.deps import MetricsReader
 from tickets.api.ratelimit import RateLimiter
 from tickets.config import Settings, get_settings
-from tickets.db import current_revision, head_revision, is_empty, make_engine, session_scope, upgrade
+from tickets.db import current_revision, head_revision, is_empty, make_engine, read_only, session_scope, upgrade
 from tickets.errors import DomainError, RateLimited, SchemaOutOfDate
 from tickets.metrics import Metrics
 from triage import EmptyTextError, TriageModel, load_model
@@ -177,13 +177,13 @@ def create_app(
     app.state.metrics.install(app)
 
     @app.get("/healthz", tags=["operations"])
-    def healthz(request: Request) -> dict[str, Any]:
-        with request.app.state.engine.connect() as connection:
+    async def healthz(request: Request) -> dict[str, Any]:
+        with read_only(request.app.state.engine) as connection:
             connection.execute(text("SELECT 1"))
         return {"status": "ok", "model_version": request.app.state.model.version}
 
     @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
-    def metrics(request: Request, caller: MetricsReader) -> str:
+    async def metrics(request: Request, caller: MetricsReader) -> str:
         return str(request.app.state.metrics.render())
 
     return app

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request
 from sqlmodel import Session
 
 from tickets import service
@@ -16,17 +16,18 @@ from tickets.api.deps import (
     MessageAuthor,
     ModelDep,
     NowDep,
-    SessionDep,
     SettingsDep,
     Staff,
     StaffOrCustomer,
     TriageCaller,
+    transaction,
 )
 from tickets.config import Settings
 from tickets.errors import Forbidden, InvalidInput
 from tickets.models import Ticket
 from tickets.schemas import (
     AutoReplyOut,
+    Channel,
     ConfirmIn,
     CorrectionOut,
     ErrorOut,
@@ -129,10 +130,9 @@ def _client_address(request: Request, settings: Settings) -> str:
 
 
 @router.post("/inquiries", status_code=201, response_model=InquiryOut, tags=["inquiries"])
-def create_inquiry(
+async def create_inquiry(
     body: InquiryIn,
     request: Request,
-    session: SessionDep,
     caller: CallerDep,
     model: ModelDep,
     settings: SettingsDep,
@@ -146,24 +146,24 @@ def create_inquiry(
     if len(body.text) > settings.max_text_chars:
         raise InvalidInput(f"'text' is longer than {settings.max_text_chars} characters", field="text")
     info = body.customer or None
-    created = service.create_inquiry(
-        session,
-        model,
-        caller,
-        service.NewInquiry(
-            channel=body.channel,
-            text=body.text,
-            customer=service.CustomerInfo(**info.model_dump()) if info else service.CustomerInfo(),
-            trusted_identity=caller.role in ("integration", "admin"),
-            existing_customer_id=caller.customer_id if caller.role == "customer" else None,
-        ),
-        now,
-        settings.first_response_seconds,
-    )
-    assert created.ticket.id is not None
+    with transaction(request) as session:
+        created = service.create_inquiry(
+            session,
+            model,
+            caller,
+            service.NewInquiry(
+                channel=body.channel,
+                text=body.text,
+                customer=service.CustomerInfo(**info.model_dump()) if info else service.CustomerInfo(),
+                trusted_identity=caller.role in ("integration", "admin"),
+                existing_customer_id=caller.customer_id if caller.role == "customer" else None,
+            ),
+            now,
+            settings.first_response_seconds,
+        )
     return InquiryOut(
-        ticket_id=created.ticket.id,
-        status=created.ticket.status,  # type: ignore[arg-type]
+        ticket_id=created.ticket_id,
+        status=created.status,  # type: ignore[arg-type]
         customer_token=created.customer_token,
         triage=_triage_out(created.decision),
         auto_reply=AutoReplyOut(faq_id=created.decision.faq_id or "", answer=created.auto_reply_answer)
@@ -173,115 +173,129 @@ def create_inquiry(
 
 
 @router.get("/tickets", response_model=TicketPage, tags=["tickets"])
-def list_tickets(
-    session: SessionDep,
+async def list_tickets(
+    request: Request,
     caller: Staff,
     settings: SettingsDep,
     now: NowDep,
     status: StatusName | None = None,
     queue: Annotated[str | None, Query(max_length=64)] = None,
-    assignee: Annotated[int | None, Query(ge=1)] = None,
-    channel: Annotated[str | None, Query(pattern="^(chat|phone|email|web)$")] = None,
+    assignee: Annotated[int | None, Query(ge=1, le=2**31)] = None,
+    channel: Annotated[Channel | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[int | None, Query(ge=1)] = None,
+    cursor: Annotated[int | None, Query(ge=1, le=2**62)] = None,
 ) -> TicketPage:
-    rows, next_cursor = service.list_tickets(
-        session, service.TicketFilter(status=status, queue=queue, assignee=assignee, channel=channel), limit, cursor
-    )
-    return TicketPage(items=[TicketSummaryOut(**summary(t, settings, now)) for t in rows], next_cursor=next_cursor)
+    """Tickets matching the filters, newest first; follow ``next_cursor`` for the next page."""
+    flt = service.TicketFilter(status=status, queue=queue, assignee=assignee, channel=channel)
+    with transaction(request) as session:
+        rows, next_cursor = service.list_tickets(session, flt, limit, cursor)
+        return TicketPage(items=[TicketSummaryOut(**summary(t, settings, now)) for t in rows], next_cursor=next_cursor)
+
+
+TicketId = Annotated[int, Path(ge=1, le=2**62, description="Ticket id")]
 
 
 @router.get("/tickets/{ticket_id}", response_model=TicketOut, tags=["tickets"])
-def get_ticket(
-    ticket_id: int, session: SessionDep, caller: StaffOrCustomer, settings: SettingsDep, now: NowDep
+async def get_ticket(
+    ticket_id: TicketId, request: Request, caller: StaffOrCustomer, settings: SettingsDep, now: NowDep
 ) -> TicketOut:
-    return full(session, service.get_visible(session, caller, ticket_id), settings, now)
+    """The ticket with its messages, audit events and SLA state."""
+    with transaction(request) as session:
+        return full(session, service.get_visible(session, caller, ticket_id), settings, now)
 
 
 @router.post("/tickets/{ticket_id}/claim", response_model=TicketOut, tags=["tickets"])
-def claim(ticket_id: int, session: SessionDep, caller: Agent, settings: SettingsDep, now: NowDep) -> TicketOut:
+async def claim(ticket_id: TicketId, request: Request, caller: Agent, settings: SettingsDep, now: NowDep) -> TicketOut:
     """Assign the ticket to the calling agent; 409 if another agent holds it."""
-    return full(session, service.claim(session, caller, ticket_id, now), settings, now)
+    with transaction(request) as session:
+        return full(session, service.claim(session, caller, ticket_id, now), settings, now)
 
 
 @router.post("/tickets/{ticket_id}/messages", status_code=201, response_model=MessageOut, tags=["tickets"])
-def post_message(
-    ticket_id: int, body: MessageIn, session: SessionDep, caller: MessageAuthor, settings: SettingsDep, now: NowDep
+async def post_message(
+    ticket_id: TicketId, body: MessageIn, request: Request, caller: MessageAuthor, settings: SettingsDep, now: NowDep
 ) -> MessageOut:
     """Its agent's reply (claims an unassigned ticket), its customer's message, or a phone pick-up."""
-    message = service.post_message(
-        session, caller, ticket_id, body.body, body.kind, now, settings.first_response_seconds
-    )
-    return MessageOut.model_validate(message, from_attributes=True)
+    with transaction(request) as session:
+        message = service.post_message(
+            session, caller, ticket_id, body.body, body.kind, now, settings.first_response_seconds
+        )
+        return MessageOut.model_validate(message, from_attributes=True)
 
 
 @router.post("/tickets/{ticket_id}/resolve", response_model=TicketOut, tags=["tickets"])
-def resolve(
-    ticket_id: int,
-    session: SessionDep,
+async def resolve(
+    ticket_id: TicketId,
+    request: Request,
     caller: Agent,
     settings: SettingsDep,
     now: NowDep,
     body: ResolveIn | None = None,
 ) -> TicketOut:
-    ticket = service.resolve(session, caller, ticket_id, body.note if body else None, now)
-    return full(session, ticket, settings, now)
+    """Mark it solved; the customer is asked to confirm."""
+    with transaction(request) as session:
+        ticket = service.resolve(session, caller, ticket_id, body.note if body else None, now)
+        return full(session, ticket, settings, now)
 
 
 @router.post("/tickets/{ticket_id}/confirm", response_model=TicketOut, tags=["tickets"])
-def confirm(
-    ticket_id: int, body: ConfirmIn, session: SessionDep, caller: Customer, settings: SettingsDep, now: NowDep
+async def confirm(
+    ticket_id: TicketId, body: ConfirmIn, request: Request, caller: Customer, settings: SettingsDep, now: NowDep
 ) -> TicketOut:
     """The customer says whether it is solved: closes it, or reopens it / hands it to a person."""
     if body.rating is not None and not body.resolved:
         raise InvalidInput("'rating' is given together with resolved=true", field="rating")
-    ticket = service.confirm(
-        session, caller, ticket_id, body.resolved, body.rating, body.comment, now, settings.first_response_seconds
-    )
-    return full(session, ticket, settings, now)
+    with transaction(request) as session:
+        ticket = service.confirm(
+            session, caller, ticket_id, body.resolved, body.rating, body.comment, now, settings.first_response_seconds
+        )
+        return full(session, ticket, settings, now)
 
 
 @router.post("/tickets/{ticket_id}/escalate", response_model=TicketOut, tags=["tickets"])
-def escalate(
-    ticket_id: int, body: EscalateIn, session: SessionDep, caller: Staff, settings: SettingsDep, now: NowDep
+async def escalate(
+    ticket_id: TicketId, body: EscalateIn, request: Request, caller: Staff, settings: SettingsDep, now: NowDep
 ) -> TicketOut:
     """Raise the escalation level: 0 department, 1 cross-department coordination group, 2 management."""
-    return full(session, service.escalate(session, caller, ticket_id, body.reason, now), settings, now)
+    with transaction(request) as session:
+        return full(session, service.escalate(session, caller, ticket_id, body.reason, now), settings, now)
 
 
 @router.post("/tickets/{ticket_id}/reroute", response_model=TicketOut, tags=["tickets"])
-def reroute(
-    ticket_id: int,
+async def reroute(
+    ticket_id: TicketId,
     body: RerouteIn,
-    session: SessionDep,
+    request: Request,
     caller: Staff,
     model: ModelDep,
     settings: SettingsDep,
     now: NowDep,
 ) -> TicketOut:
     """Correct the triage; the correction is kept as labelled data (GET /api/v1/corrections)."""
-    ticket = service.reroute(session, model, caller, ticket_id, body.queue, body.intent, now)
-    return full(session, ticket, settings, now)
+    with transaction(request) as session:
+        ticket = service.reroute(session, model, caller, ticket_id, body.queue, body.intent, now)
+        return full(session, ticket, settings, now)
 
 
 @router.get("/corrections", response_model=list[CorrectionOut], tags=["training"])
-def list_corrections(session: SessionDep, caller: Staff, response: Response) -> list[CorrectionOut]:
+async def list_corrections(request: Request, caller: Staff) -> list[CorrectionOut]:
     """Reroute corrections as training examples (``text``, ``label``): feed them to ``triage train``."""
-    return [
-        CorrectionOut(
-            text=c.text,
-            label=c.corrected_intent,
-            predicted=c.predicted_intent,
-            queue=c.corrected_queue,
-            ticket_id=c.ticket_id,
-            created_at=c.created_at,
-        )
-        for c in service.corrections(session)
-    ]
+    with transaction(request) as session:
+        return [
+            CorrectionOut(
+                text=c.text,
+                label=c.corrected_intent,
+                predicted=c.predicted_intent,
+                queue=c.corrected_queue,
+                ticket_id=c.ticket_id,
+                created_at=c.created_at,
+            )
+            for c in service.corrections(session)
+        ]
 
 
 @router.post("/triage", response_model=TriageResultOut, tags=["triage"])
-def triage_text(body: TriageIn, caller: TriageCaller, model: ModelDep) -> TriageResultOut:
+async def triage_text(body: TriageIn, caller: TriageCaller, model: ModelDep) -> TriageResultOut:
     """Classify a text without creating a ticket."""
     decision = model.classify(body.text)
     return TriageResultOut(

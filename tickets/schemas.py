@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+import unicodedata
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
 
 Channel = Literal["chat", "phone", "email", "web"]
 StatusName = Literal["auto_replied", "open", "pending_customer", "resolved", "closed"]
@@ -15,26 +16,34 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
 
-def _visible(value: str, field: str) -> str:
-    if not value.strip():
-        raise ValueError(f"'{field}' must contain at least one visible character")
+def _no_nul(value: str) -> str:
+    # PostgreSQL text cannot hold NUL and no client means to send one: refuse it everywhere.
     if "\x00" in value:
-        raise ValueError(f"'{field}' must not contain NUL characters")
+        raise ValueError("must not contain NUL (\\u0000) characters")
     return value
 
 
+def _visible(value: str, field: str) -> str:
+    if not any(not ch.isspace() and unicodedata.category(ch) not in ("Cc", "Cf") for ch in value):
+        raise ValueError(f"'{field}' must contain at least one visible character")
+    return value
+
+
+Text = Annotated[StrictStr, AfterValidator(_no_nul)]
+"""A request string: strictly a string, never containing NUL."""
+Identifier = Annotated[StrictStr, Field(max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+
+
 class CustomerIn(_Request):
-    name: StrictStr | None = Field(default=None, max_length=200)
-    phone: StrictStr | None = Field(default=None, max_length=50)
-    email: StrictStr | None = Field(default=None, max_length=320)
-    external_id: StrictStr | None = Field(default=None, max_length=200)
+    name: Text | None = Field(default=None, max_length=200)
+    phone: Text | None = Field(default=None, max_length=50)
+    email: Text | None = Field(default=None, max_length=320)
+    external_id: Text | None = Field(default=None, max_length=200)
 
 
 class InquiryIn(_Request):
     channel: Channel
-    text: StrictStr = Field(
-        min_length=1, max_length=5000, description="The customer's message (at most 5000 characters)"
-    )
+    text: Text = Field(min_length=1, max_length=5000, description="The customer's message (at most 5000 characters)")
     customer: CustomerIn | None = None
 
     @field_validator("text")
@@ -44,7 +53,7 @@ class InquiryIn(_Request):
 
 
 class MessageIn(_Request):
-    body: StrictStr = Field(min_length=1, max_length=5000)
+    body: Text = Field(min_length=1, max_length=5000)
     kind: Literal["text", "call_answered"] = "text"
 
     @field_validator("body")
@@ -54,17 +63,17 @@ class MessageIn(_Request):
 
 
 class ResolveIn(_Request):
-    note: StrictStr | None = Field(default=None, max_length=2000)
+    note: Text | None = Field(default=None, max_length=2000)
 
 
 class ConfirmIn(_Request):
     resolved: StrictBool
     rating: StrictInt | None = Field(default=None, ge=1, le=5, description="1-5, only with resolved=true")
-    comment: StrictStr | None = Field(default=None, max_length=2000)
+    comment: Text | None = Field(default=None, max_length=2000)
 
 
 class EscalateIn(_Request):
-    reason: StrictStr = Field(min_length=1, max_length=2000)
+    reason: Text = Field(min_length=1, max_length=2000)
 
     @field_validator("reason")
     @classmethod
@@ -73,12 +82,12 @@ class EscalateIn(_Request):
 
 
 class RerouteIn(_Request):
-    queue: StrictStr | None = Field(default=None, max_length=64)
-    intent: StrictStr | None = Field(default=None, max_length=64)
+    queue: Identifier | None = None
+    intent: Identifier | None = None
 
 
 class TriageIn(_Request):
-    text: StrictStr = Field(min_length=1, max_length=5000)
+    text: Text = Field(min_length=1, max_length=5000)
 
     @field_validator("text")
     @classmethod

@@ -132,24 +132,32 @@ def probes() -> tuple[str, ...]:
 
 
 @pytest.fixture(scope="session")
-def tiny_trained() -> tuple[TriageModel, TrainReport]:
-    return train(_examples(), faqs=TINY_FAQS)
+def _tiny_saved(tmp_path_factory: pytest.TempPathFactory) -> tuple[TriageModel, TrainReport, Path]:
+    """Trained and saved once. Saving sets the model's version, so it happens before any test sees it."""
+    model, report = train(_examples(), faqs=TINY_FAQS)
+    folder = save_model(model, tmp_path_factory.mktemp("tiny_model"))
+    return model, report, folder
 
 
 @pytest.fixture(scope="session")
-def tiny_model(tiny_trained: tuple[TriageModel, TrainReport]) -> TriageModel:
-    return tiny_trained[0]
+def tiny_trained(_tiny_saved: tuple[TriageModel, TrainReport, Path]) -> tuple[TriageModel, TrainReport]:
+    return _tiny_saved[0], _tiny_saved[1]
 
 
 @pytest.fixture(scope="session")
-def tiny_model_dir(tiny_model: TriageModel, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny model saved once; tests that change files work on a copy of it."""
-    return save_model(tiny_model, tmp_path_factory.mktemp("tiny_model"))
+def tiny_model(_tiny_saved: tuple[TriageModel, TrainReport, Path]) -> TriageModel:
+    return _tiny_saved[0]
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(_tiny_saved: tuple[TriageModel, TrainReport, Path]) -> Path:
+    """Where the tiny model is saved; tests that damage files work on a copy of it."""
+    return _tiny_saved[2]
 
 
 @pytest.fixture(scope="session")
 def default_model() -> TriageModel:
-    """The shipped model at models/default, or a skip until the lead has trained and committed it."""
+    """The shipped model at models/default; its tests skip, saying why, when the folder holds no model."""
     folder = triage.artifact.DEFAULT_MODEL_DIR
     if not (folder / triage.artifact.MANIFEST).is_file():
         pytest.skip(f"no shipped model at {folder} yet (train it with `make model`)")

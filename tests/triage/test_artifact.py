@@ -57,10 +57,17 @@ class TestRoundTrip:
         from triage.segment import Segmenter
 
         words = (("运费险", 3000), ("七天无理由", 3000))
-        featurizer = TfidfFeaturizer(Segmenter(words)).restore(tiny_model.featurizer.features(), tiny_model.featurizer.idf_)
+        featurizer = TfidfFeaturizer(Segmenter(words)).restore(
+            tiny_model.featurizer.features(), tiny_model.featurizer.idf_
+        )
         model = TriageModel(
-            featurizer, tiny_model.intent_model, tiny_model.faq_model, tiny_model.taxonomy,
-            tiny_model.thresholds, tiny_model.priority_rules, dict(tiny_model.manifest),
+            featurizer,
+            tiny_model.intent_model,
+            tiny_model.faq_model,
+            tiny_model.taxonomy,
+            tiny_model.thresholds,
+            tiny_model.priority_rules,
+            dict(tiny_model.manifest),
         )
         reloaded = load_model(save_model(model, tmp_path / "with_words"))
         assert reloaded.featurizer.segmenter.user_words == words
@@ -141,7 +148,7 @@ class TestDamagedFolderIsRefused:
             kept = {key: npz[key] for key in npz.files if key != "faq_coef"}
         np.savez(folder / ARRAYS, **kept)
         edit_manifest(folder, files={ARRAYS: _sha256(folder / ARRAYS), FEATURES: _sha256(folder / FEATURES)})
-        with pytest.raises(ModelLoadError, match="inconsistent with the manifest.*faq_coef"):
+        with pytest.raises(ModelLoadError, match=r"inconsistent with the manifest.*faq_coef"):
             load_model(folder)
 
     @pytest.mark.xfail(
@@ -155,7 +162,6 @@ class TestDamagedFolderIsRefused:
         (folder / MANIFEST).write_text(content, encoding="utf-8")
         with pytest.raises(ModelLoadError, match="manifest"):
             load_model(folder)
-
 
     @pytest.mark.xfail(
         strict=True,

@@ -38,7 +38,7 @@ class TestEmptyText:
 
     def test_non_text_is_refused(self, tiny_model):
         with pytest.raises(EmptyTextError):
-            tiny_model.classify(None)  # type: ignore[arg-type]
+            tiny_model.classify(None)
 
     def test_one_empty_text_in_a_batch_is_refused(self, tiny_model):
         with pytest.raises(EmptyTextError):
@@ -114,7 +114,9 @@ class TestRoute:
 
 class TestBatchMatchesSingle:
     def test_classify_many_decides_as_classify(self, tiny_model, probes):
-        for single, batch in zip([tiny_model.classify(t) for t in probes], tiny_model.classify_many(probes), strict=True):
+        for single, batch in zip(
+            [tiny_model.classify(t) for t in probes], tiny_model.classify_many(probes), strict=True
+        ):
             assert batch.confidence == pytest.approx(single.confidence, abs=1e-4)
             assert batch.faq_confidence == pytest.approx(single.faq_confidence, abs=1e-4)
             assert (batch.intent, batch.faq_id, batch.auto_reply, batch.reason, batch.queue) == (
@@ -138,7 +140,9 @@ class TestLongText:
 
 
 class TestExplanation:
-    @pytest.mark.parametrize("text", ["退款多久能到账？", "我的退款还没到账 订单2024119876", "快递三天没更新了 单号SF9988776655"])
+    @pytest.mark.parametrize(
+        "text", ["退款多久能到账？", "我的退款还没到账 订单2024119876", "快递三天没更新了 单号SF9988776655"]
+    )
     def test_terms_come_from_the_text(self, tiny_model, text):
         explanation = tiny_model.classify(text).explanation
         assert 1 <= len(explanation) <= 5
@@ -146,4 +150,3 @@ class TestExplanation:
 
     def test_no_features_no_explanation(self, tiny_model):
         assert tiny_model.classify("zzzz qqqq").explanation == []
-

@@ -70,7 +70,8 @@ class TestUserDictionary:
 
 class TestBackendsAgree:
     @pytest.mark.parametrize(
-        "text", ["我的退款5天了还没到账", "请问怎么开增值税专用发票", "快递三天没动了 帮我催一下", "七天无理由退货运费谁出"]
+        "text",
+        ["我的退款5天了还没到账", "请问怎么开增值税专用发票", "快递三天没动了 帮我催一下", "七天无理由退货运费谁出"],
     )
     def test_both_backends_give_the_same_words(self, text, shipped):
         assert shipped["rjieba"].cut(text) == shipped["jieba"].cut(text)

@@ -45,11 +45,16 @@ def error_response(
 
 def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
     first = exc.errors()[0] if exc.errors() else {}
-    location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
-    field = ".".join(location) or None
+    loc = [str(part) for part in first.get("loc", ())]
+    where = loc[0] if loc else ""
+    field = ".".join(loc[1:] if where in ("body", "query", "path", "header") else loc) or None
     kind = first.get("type", "")
     if kind == "json_invalid":
         return "request body is not valid JSON", None
+    if where == "body" and field is None and kind == "missing":
+        return "request body is missing: send a JSON object with Content-Type: application/json", None
+    if where == "body" and field is None and kind in ("model_attributes_type", "dict_type"):
+        return "request body must be a JSON object sent with Content-Type: application/json", None
     if kind == "extra_forbidden":
         return f"unknown field '{field}'", field
     message = str(first.get("msg", "invalid input")).removeprefix("Value error, ")
@@ -68,31 +73,41 @@ class BodySizeLimit:
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._reject(scope, receive, send)
+        if declared is not None:
+            if declared.isdigit() and int(declared) > self.max_bytes:
+                await self._reject(scope, receive, send)
+                return
+            await self.app(scope, receive, send)
             return
-        received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
+        # No Content-Length (chunked): read the body here, at most max_bytes, then replay it.
+        chunks: list[bytes] = []
+        size = 0
+        while True:
             message = await receive()
-            received += len(message.get("body", b""))
-            if received > self.max_bytes:
-                raise _TooLarge
-            return message
+            if message["type"] != "http.request":
+                break
+            size += len(message.get("body", b""))
+            if size > self.max_bytes:
+                await self._reject(scope, receive, send)
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
 
-        try:
-            await self.app(scope, limited_receive, send)
-        except _TooLarge:
-            await self._reject(scope, receive, send)
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = error_response(413, "payload_too_large", f"request body is larger than {self.max_bytes} bytes")
         await response(scope, receive, send)
-
-
-class _TooLarge(Exception):
-    pass
 
 
 def prepare_database(engine: Engine, url: str, *, upgrade_schema: bool) -> None:
@@ -208,5 +223,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            # FastAPI's own body parser: invalid UTF-8, JSON nested too deep...
+            return error_response(422, "invalid_input", "request body could not be parsed as UTF-8 JSON")
         codes = {404: "not_found", 405: "method_not_allowed"}
         return error_response(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))

@@ -54,6 +54,7 @@ from triage import Decision
 
 ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (401, 403, 404, 409, 413, 422)}
 router = APIRouter(prefix="/api/v1", responses=ERRORS)
+MAX_ID = 2**31 - 1  # ids are 32-bit INTEGER columns on PostgreSQL
 
 
 def first_response_sla(ticket: Ticket, settings: Settings, now: dt.datetime) -> SlaMetricOut:
@@ -179,11 +180,11 @@ async def list_tickets(
     settings: SettingsDep,
     now: NowDep,
     status: StatusName | None = None,
-    queue: Annotated[str | None, Query(max_length=64)] = None,
-    assignee: Annotated[int | None, Query(ge=1, le=2**31)] = None,
+    queue: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")] = None,
+    assignee: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     channel: Annotated[Channel | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    cursor: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> TicketPage:
     """Tickets matching the filters, newest first; follow ``next_cursor`` for the next page."""
     flt = service.TicketFilter(status=status, queue=queue, assignee=assignee, channel=channel)
@@ -192,7 +193,7 @@ async def list_tickets(
         return TicketPage(items=[TicketSummaryOut(**summary(t, settings, now)) for t in rows], next_cursor=next_cursor)
 
 
-TicketId = Annotated[int, Path(ge=1, le=2**62, description="Ticket id")]
+TicketId = Annotated[int, Path(ge=1, le=MAX_ID, description="Ticket id")]
 
 
 @router.get("/tickets/{ticket_id}", response_model=TicketOut, tags=["tickets"])
@@ -244,7 +245,7 @@ async def confirm(
 ) -> TicketOut:
     """The customer says whether it is solved: closes it, or reopens it / hands it to a person."""
     if body.rating is not None and not body.resolved:
-        raise InvalidInput("'rating' is given together with resolved=true", field="rating")
+        raise InvalidInput("'rating' can only be given with resolved=true", field="rating")
     with transaction(request) as session:
         ticket = service.confirm(
             session, caller, ticket_id, body.resolved, body.rating, body.comment, now, settings.first_response_seconds

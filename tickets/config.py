@@ -32,10 +32,10 @@ class Settings(BaseSettings):
     anonymous_burst: int = Field(default=10, ge=1)
     trust_forwarded_for: bool = Field(default=False, description="Take the client address from X-Forwarded-For")
 
-    first_response_seconds: dict[str, int] = Field(
-        default={"phone": 15, "chat": 30, "email": 2 * 3600, "web": 4 * 3600},
-        description="First-response target per channel, in seconds",
+    sla_policy_file: Path | None = Field(
+        default=None, description="SLA policies (TOML); default: tickets/sla/policies.toml"
     )
+    sla_monitor_interval_seconds: float = Field(default=0.25, gt=0, le=10, description="SLA monitor poll period")
 
     @field_validator("database_url")
     @classmethod

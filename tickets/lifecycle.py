@@ -9,13 +9,16 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert
 from sqlmodel import Session
 
 from tickets.errors import InvalidTransition
 from tickets.models import Ticket, events_table
+
+if TYPE_CHECKING:
+    from tickets.sla.tracking import SlaChange, SlaTracker
 
 
 class Status(StrEnum):
@@ -141,8 +144,21 @@ def record_many(session: Session, rows: list[dict[str, Any]]) -> None:
     session.connection().execute(insert(events_table), rows)
 
 
-def apply(session: Session, ticket: Ticket, action: Action, actor: Actor, now: dt.datetime, **details: Any) -> None:
-    """Check that ``action`` is allowed in the ticket's status, apply it and write its event."""
+def apply(
+    session: Session,
+    ticket: Ticket,
+    action: Action,
+    actor: Actor,
+    now: dt.datetime,
+    *,
+    sla: SlaTracker | None = None,
+    **details: Any,
+) -> None:
+    """Check that ``action`` is allowed in the ticket's status, apply it and write its event.
+
+    With ``sla``, the SLA clocks follow the status change (pause while waiting for the
+    customer, resume when back with the team, stop at closed) and their moments are recorded.
+    """
     before = Status(ticket.status)
     after = TRANSITIONS.get((action, before))
     if after is None:
@@ -160,3 +176,12 @@ def apply(session: Session, ticket: Ticket, action: Action, actor: Actor, now: d
             ticket.reopen_count += 1
     session.add(ticket)
     record(session, ticket, EVENT_TYPES[action], actor, now, from_status=before.value, to_status=after.value, **details)
+    if sla is not None:
+        record_sla(session, ticket, sla, sla.status_changed(ticket, before.value, after.value, now))
+
+
+def record_sla(session: Session, ticket: Ticket, sla: SlaTracker, changes: list[SlaChange]) -> None:
+    """Write SLA moments (sla.started, sla.paused, ...) to the ticket's audit trail."""
+    if changes:
+        assert ticket.id is not None
+        record_many(session, sla.event_rows(ticket.id, ticket.sla_policy, changes))

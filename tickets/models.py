@@ -83,7 +83,9 @@ class Ticket(SQLModel, table=True):
     __table_args__ = (
         Index("ix_tickets_queue_status", "queue", "status"),
         Index("ix_tickets_status_resolved_at", "status", "resolved_at"),
-        Index("ix_tickets_first_response_due", "first_response_due_at"),
+        Index("ix_tickets_sla_check_at", "sla_check_at"),
+        Index("ix_tickets_status_sla_due_at", "status", "sla_due_at"),
+        Index("ix_tickets_created_at", "created_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -112,9 +114,33 @@ class Ticket(SQLModel, table=True):
     updated_at: dt.datetime = utc_column(nullable=False)
     handed_over_at: dt.datetime | None = utc_column()
     first_response_at: dt.datetime | None = utc_column()
-    first_response_due_at: dt.datetime | None = utc_column()
     resolved_at: dt.datetime | None = utc_column()
     closed_at: dt.datetime | None = utc_column()
+
+    # SLA clocks (see tickets/sla/clock.py), one group of columns per metric so that the monitor,
+    # the queue ordering and the reports can all be indexed SQL.
+    sla_policy: str | None = Field(default=None, max_length=100)
+    sla_due_at: dt.datetime | None = utc_column()  # earliest due time of a running clock
+    sla_check_at: dt.datetime | None = utc_column()  # when the monitor must look next
+    first_response_state: str | None = Field(default=None, max_length=12)
+    first_response_target_seconds: float | None = None
+    first_response_started_at: dt.datetime | None = utc_column()
+    first_response_due_at: dt.datetime | None = utc_column()
+    first_response_warn_at: dt.datetime | None = utc_column()
+    first_response_used_seconds: float = 0.0
+    first_response_seconds: float | None = None  # working seconds it took, for reports
+    next_response_state: str | None = Field(default=None, max_length=12)
+    next_response_target_seconds: float | None = None
+    next_response_started_at: dt.datetime | None = utc_column()
+    next_response_due_at: dt.datetime | None = utc_column()
+    next_response_warn_at: dt.datetime | None = utc_column()
+    next_response_used_seconds: float = 0.0
+    resolution_state: str | None = Field(default=None, max_length=12)
+    resolution_target_seconds: float | None = None
+    resolution_started_at: dt.datetime | None = utc_column()
+    resolution_due_at: dt.datetime | None = utc_column()
+    resolution_warn_at: dt.datetime | None = utc_column()
+    resolution_used_seconds: float = 0.0
 
 
 class Message(SQLModel, table=True):
@@ -137,6 +163,7 @@ class Event(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     ticket_id: int = Field(foreign_key="tickets.id", index=True)
     type: str = Field(max_length=50, index=True)
+    message_id: int | None = Field(default=None, foreign_key="messages.id")
     actor_type: str = Field(max_length=20)
     actor_id: int | None = None
     from_status: str | None = Field(default=None, max_length=20)
@@ -159,6 +186,42 @@ class TriageCorrection(SQLModel, table=True):
     corrected_queue: str = Field(max_length=64)
     user_id: int = Field(foreign_key="users.id")
     created_at: dt.datetime = utc_column(nullable=False)
+
+
+class Webhook(SQLModel, table=True):
+    """An HTTP endpoint that receives events of the listed types, signed with HMAC-SHA256."""
+
+    __tablename__ = "webhooks"
+
+    id: int | None = Field(default=None, primary_key=True)
+    url: str = Field(max_length=2000)
+    event_types: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    secret: str = Field(max_length=200)
+    active: bool = True
+    created_at: dt.datetime = utc_column(nullable=False)
+
+
+class WebhookDelivery(SQLModel, table=True):
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_status_next", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    webhook_id: int = Field(foreign_key="webhooks.id", index=True)
+    event_id: int = Field(foreign_key="events.id")
+    status: str = Field(default="pending", max_length=12)  # pending | delivered | failed
+    attempts: int = 0
+    next_attempt_at: dt.datetime = utc_column(nullable=False)
+    last_error: str | None = Field(default=None, max_length=500)
+    delivered_at: dt.datetime | None = utc_column()
+
+
+class JobCursor(SQLModel, table=True):
+    """How far a background job has read the event log (e.g. the webhook dispatcher)."""
+
+    __tablename__ = "job_cursors"
+
+    name: str = Field(primary_key=True, max_length=50)
+    last_event_id: int = 0
 
 
 # Core table handles, for the hot paths that insert rows without the ORM unit of work.

@@ -145,15 +145,18 @@ class EventOut(BaseModel):
 
 
 class SlaMetricOut(BaseModel):
-    target_seconds: int | None
-    started_at: dt.datetime | None
+    state: Literal["not_started", "running", "warned", "paused", "met", "breached", "cancelled"]
+    target_seconds: float | None
+    started_at: dt.datetime | None = Field(description="Start of the current run (after a pause: the resume)")
     due_at: dt.datetime | None
-    met_at: dt.datetime | None
-    state: Literal["not_started", "running", "met", "breached"]
+    seconds_left: float | None = Field(description="Until due_at (negative when overdue); null unless running")
 
 
 class SlaOut(BaseModel):
+    policy: str | None
     first_response: SlaMetricOut
+    next_response: SlaMetricOut
+    resolution: SlaMetricOut
 
 
 class TicketTriageOut(TriageOut):

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert
+from sqlalchemy import bindparam, func, insert
 from sqlmodel import Session, col, select
 
 from tickets import lifecycle
@@ -29,6 +29,7 @@ from tickets.models import (
     messages_table,
     tickets_table,
 )
+from tickets.sla.tracking import SlaTracker
 from triage import Decision, TriageModel
 from triage.ack import is_acknowledgement
 
@@ -36,6 +37,7 @@ MAX_ESCALATION = 2
 # Compiled once: building an INSERT per request costs more than running it.
 _INSERT_CUSTOMER = insert(customers_table).returning(customers_table.c.id)
 _INSERT_TICKET = insert(tickets_table).returning(tickets_table.c.id)
+_CUSTOMER_TIER = select(customers_table.c.tier).where(customers_table.c.id == bindparam("id"))
 SUBJECT_CHARS = 80
 
 
@@ -101,16 +103,11 @@ def _customer_id(session: Session, info: CustomerInfo, trusted: bool, now: dt.da
     )
 
 
-def first_response_due(ticket: Ticket, targets: dict[str, int], start: dt.datetime) -> dt.datetime | None:
-    seconds = targets.get(ticket.channel)
-    return start + dt.timedelta(seconds=seconds) if seconds is not None else None
-
-
-def _hand_over(ticket: Ticket, targets: dict[str, int], now: dt.datetime) -> None:
-    """The ticket reaches a human queue: the first-response clock starts (once)."""
+def _hand_over(session: Session, ticket: Ticket, sla: SlaTracker, now: dt.datetime) -> None:
+    """The ticket reaches a human queue: its SLA clocks start (once; a reopen does not restart them)."""
     if ticket.handed_over_at is None:
         ticket.handed_over_at = now
-        ticket.first_response_due_at = first_response_due(ticket, targets, now)
+    lifecycle.record_sla(session, ticket, sla, sla.hand_over(ticket, now))
 
 
 def create_inquiry(
@@ -119,7 +116,7 @@ def create_inquiry(
     caller: Principal,
     inquiry: NewInquiry,
     now: dt.datetime,
-    first_response_targets: dict[str, int],
+    sla: SlaTracker,
 ) -> CreatedInquiry:
     """Classify, store the ticket with its first message and audit events, auto-reply or queue it.
 
@@ -139,7 +136,10 @@ def create_inquiry(
         customer_id = _customer_id(session, inquiry.customer, inquiry.trusted_identity, now)
     token = new_token(CUSTOMER_PREFIX)
     status = Status.AUTO_REPLIED if auto_reply else Status.OPEN
-    due = first_response_targets.get(inquiry.channel)
+    tier = _tier(session, customer_id)
+    sla_columns, sla_changes = sla.initial_columns(
+        inquiry.channel, decision.queue, decision.priority, tier, now, handed_over=not auto_reply
+    )
     row = {
         "customer_id": customer_id,
         "customer_token_hash": hash_token(token),
@@ -157,9 +157,11 @@ def create_inquiry(
         "reopen_count": 0,
         "created_at": now,
         "updated_at": now,
-        # Reaching a human queue starts the first-response clock; an auto-reply does not.
+        # Reaching a human queue starts the SLA clocks; an auto-reply does not.
         "handed_over_at": None if auto_reply else now,
-        "first_response_due_at": None if auto_reply or due is None else now + dt.timedelta(seconds=due),
+        "first_response_at": None,
+        "first_response_seconds": None,
+        **sla_columns,
     }
     ticket_id = int(session.connection().execute(_INSERT_TICKET, row).scalar_one())
     author = Actor(caller.role, caller.user_id) if caller.role == "integration" else Actor("customer", customer_id)
@@ -191,9 +193,15 @@ def create_inquiry(
         )
     else:
         events.append(lifecycle.event_row(ticket_id, "ticket.queued", SYSTEM, now, details={"queue": decision.queue}))
+    events += sla.event_rows(ticket_id, sla_columns["sla_policy"], sla_changes)
     session.connection().execute(insert(messages_table), messages)
     lifecycle.record_many(session, events)
     return CreatedInquiry(ticket_id, status.value, token, decision, answer)
+
+
+def _tier(session: Session, customer_id: int) -> str | None:
+    row = session.connection().execute(_CUSTOMER_TIER, {"id": customer_id}).first()
+    return row.tier if row else None
 
 
 def _message_row(ticket_id: int, author_type: str, kind: str, body: str, now: dt.datetime) -> dict[str, Any]:
@@ -251,19 +259,22 @@ def claim(session: Session, caller: Principal, ticket_id: int, now: dt.datetime)
     return ticket
 
 
-def _first_response(session: Session, ticket: Ticket, actor: Actor, now: dt.datetime) -> None:
-    if ticket.first_response_at is None and ticket.handed_over_at is not None:
+def _person_responded(session: Session, ticket: Ticket, sla: SlaTracker, actor: Actor, now: dt.datetime) -> None:
+    """A person's public reply (or a phone pick-up): stops the first- and next-response clocks."""
+    first = ticket.first_response_at is None and ticket.handed_over_at is not None
+    changes = sla.agent_responded(ticket, now)
+    if first:
         ticket.first_response_at = now
-        due = ticket.first_response_due_at
         lifecycle.record(
             session,
             ticket,
             "ticket.first_response",
             actor,
             now,
-            seconds=round((now - ticket.handed_over_at).total_seconds(), 3),
-            met=due is None or now <= due,
+            seconds=ticket.first_response_seconds,
+            met=ticket.first_response_state != "breached",
         )
+    lifecycle.record_sla(session, ticket, sla, changes)
 
 
 def post_message(
@@ -273,7 +284,7 @@ def post_message(
     body: str,
     kind: str,
     now: dt.datetime,
-    first_response_targets: dict[str, int],
+    sla: SlaTracker,
 ) -> Message:
     if caller.role == "integration":
         ticket = _lock(session, ticket_id)
@@ -281,8 +292,8 @@ def post_message(
             raise Forbidden("integrations post only {'kind': 'call_answered'} messages")
         if ticket.channel != "phone":
             raise InvalidInput("'call_answered' is only for phone tickets", field="kind")
-        lifecycle.apply(session, ticket, Action.CALL_ANSWERED, caller.actor, now)
-        _first_response(session, ticket, caller.actor, now)
+        lifecycle.apply(session, ticket, Action.CALL_ANSWERED, caller.actor, now, sla=sla)
+        _person_responded(session, ticket, sla, caller.actor, now)
         author_type = "integration"
     elif kind == "call_answered":
         raise Forbidden("only the call-centre integration reports 'call_answered'")
@@ -290,18 +301,20 @@ def post_message(
         ticket = get_visible(session, caller, ticket_id, lock=True)
         if ticket.status == Status.CLOSED:
             raise lifecycle.InvalidTransition("this ticket is closed; send a new inquiry instead")
-        action = Action.CUSTOMER_ACK if is_acknowledgement(body) else Action.CUSTOMER_REPLY
-        lifecycle.apply(session, ticket, action, caller.actor, now)
+        acknowledgement = is_acknowledgement(body)
+        action = Action.CUSTOMER_ACK if acknowledgement else Action.CUSTOMER_REPLY
+        lifecycle.apply(session, ticket, action, caller.actor, now, sla=sla)
         if ticket.status == Status.OPEN:
-            _hand_over(ticket, first_response_targets, now)
+            _hand_over(session, ticket, sla, now)
+        lifecycle.record_sla(session, ticket, sla, sla.customer_wrote(ticket, now, acknowledgement))
         author_type = "customer"
     elif caller.role == "agent":
         ticket = get_visible(session, caller, ticket_id, lock=True)
         if not lifecycle.allowed(Action.AGENT_REPLY, ticket.status):
             raise lifecycle.InvalidTransition(f"cannot reply to a ticket whose status is '{ticket.status}'")
         _take(session, ticket, caller, now)
-        lifecycle.apply(session, ticket, Action.AGENT_REPLY, caller.actor, now)
-        _first_response(session, ticket, caller.actor, now)
+        lifecycle.apply(session, ticket, Action.AGENT_REPLY, caller.actor, now, sla=sla)
+        _person_responded(session, ticket, sla, caller.actor, now)
         author_type = "agent"
     else:
         raise Forbidden(f"role '{caller.role}' may not post messages; allowed: agent, customer, integration")
@@ -318,12 +331,14 @@ def post_message(
     return message
 
 
-def resolve(session: Session, caller: Principal, ticket_id: int, note: str | None, now: dt.datetime) -> Ticket:
+def resolve(
+    session: Session, caller: Principal, ticket_id: int, note: str | None, now: dt.datetime, sla: SlaTracker
+) -> Ticket:
     ticket = get_visible(session, caller, ticket_id, lock=True)
     if not lifecycle.allowed(Action.RESOLVE, ticket.status):
         raise lifecycle.InvalidTransition(f"cannot resolve a ticket whose status is '{ticket.status}'")
     _take(session, ticket, caller, now)
-    lifecycle.apply(session, ticket, Action.RESOLVE, caller.actor, now, note=note)
+    lifecycle.apply(session, ticket, Action.RESOLVE, caller.actor, now, sla=sla, note=note)
     session.flush()
     return ticket
 
@@ -336,18 +351,18 @@ def confirm(
     rating: int | None,
     comment: str | None,
     now: dt.datetime,
-    first_response_targets: dict[str, int],
+    sla: SlaTracker,
 ) -> Ticket:
     ticket = get_visible(session, caller, ticket_id, lock=True)
     if resolved:
-        lifecycle.apply(session, ticket, Action.CONFIRM, caller.actor, now, rating=rating, comment=comment)
+        lifecycle.apply(session, ticket, Action.CONFIRM, caller.actor, now, sla=sla, rating=rating, comment=comment)
         ticket.rating, ticket.rating_comment = rating, comment
     else:
         was_auto_replied = ticket.status == Status.AUTO_REPLIED
-        lifecycle.apply(session, ticket, Action.REJECT, caller.actor, now, comment=comment)
+        lifecycle.apply(session, ticket, Action.REJECT, caller.actor, now, sla=sla, comment=comment)
         if was_auto_replied:
-            # The FAQ did not settle it: hand over to the intent's human queue, clock starts now.
-            _hand_over(ticket, first_response_targets, now)
+            # The FAQ did not settle it: hand over to the intent's human queue, clocks start now.
+            _hand_over(session, ticket, sla, now)
             lifecycle.record(session, ticket, "ticket.handed_over", caller.actor, now, queue=ticket.queue)
     session.add(ticket)
     session.flush()
@@ -447,7 +462,7 @@ def list_tickets(
     return rows[:limit], next_cursor
 
 
-def auto_close_due(session: Session, now: dt.datetime, after: dt.timedelta) -> int:
+def auto_close_due(session: Session, now: dt.datetime, after: dt.timedelta, sla: SlaTracker) -> int:
     """Close resolved tickets the customer never answered, marked unconfirmed. Returns how many."""
     ids = session.exec(
         select(Ticket.id).where(Ticket.status == Status.RESOLVED, col(Ticket.resolved_at) <= now - after)
@@ -459,7 +474,9 @@ def auto_close_due(session: Session, now: dt.datetime, after: dt.timedelta) -> i
         resolved_at = ticket.resolved_at
         if ticket.status != Status.RESOLVED or resolved_at is None or resolved_at > now - after:
             continue  # the customer answered in the meantime
-        lifecycle.apply(session, ticket, Action.AUTO_CLOSE, SYSTEM, now, waited_hours=after.total_seconds() / 3600)
+        lifecycle.apply(
+            session, ticket, Action.AUTO_CLOSE, SYSTEM, now, sla=sla, waited_hours=after.total_seconds() / 3600
+        )
         closed += 1
     session.flush()
     return closed

@@ -20,7 +20,12 @@ def inquiry(live: LiveServer, text: str, channel: str = "chat", token: str | Non
 
 
 def event_types(ticket: dict[str, Any]) -> list[str]:
-    return [e["type"] for e in ticket["events"]]
+    """The ticket's lifecycle events (SLA moments are checked separately)."""
+    return [e["type"] for e in ticket["events"] if e["type"].startswith("ticket.")]
+
+
+def sla_moments(ticket: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(e["type"], e["details"]["metric"]) for e in ticket["events"] if e["type"].startswith("sla.")]
 
 
 class TestInquiry:
@@ -34,8 +39,10 @@ class TestInquiry:
             ticket = client.get(f"/api/v1/tickets/{created['ticket_id']}").json()
         assert ticket["messages"][0]["body"] == OWN_CASE
         assert event_types(ticket) == ["ticket.created", "ticket.triaged", "ticket.queued"]
+        assert sla_moments(ticket) == [("sla.started", "first_response"), ("sla.started", "resolution")]
         assert ticket["sla"]["first_response"]["state"] == "running"
         assert ticket["sla"]["first_response"]["target_seconds"] == 30
+        assert 0 < ticket["sla"]["first_response"]["seconds_left"] <= 30
 
     def test_general_question_gets_the_faq_answer(self, live: LiveServer, model: Any) -> None:
         created = inquiry(live, GENERAL)
@@ -46,6 +53,7 @@ class TestInquiry:
             ticket = client.get(f"/api/v1/tickets/{created['ticket_id']}").json()
         assert [m["kind"] for m in ticket["messages"]] == ["text", "auto_reply"]
         assert ticket["sla"]["first_response"]["state"] == "not_started"
+        assert sla_moments(ticket) == []
 
     def test_phone_never_auto_replies_and_needs_an_integration(self, live: LiveServer) -> None:
         with live.client() as anonymous:
@@ -81,6 +89,17 @@ class TestClosedLoop:
         assert body["close_reason"] == "confirmed"
         assert (body["rating"], body["rating_comment"]) == (4, "快")
         assert body["sla"]["first_response"]["state"] == "met"
+        assert body["sla"]["resolution"]["state"] == "met"
+        assert sla_moments(body) == [
+            ("sla.started", "first_response"),
+            ("sla.started", "resolution"),
+            ("sla.paused", "resolution"),  # agent replied: waiting for the customer
+            ("sla.met", "first_response"),
+            ("sla.resumed", "resolution"),  # customer wrote back
+            ("sla.started", "next_response"),
+            ("sla.paused", "resolution"),  # resolved: waiting for confirmation
+            ("sla.met", "resolution"),  # confirmed
+        ]
         assert event_types(body) == [
             "ticket.created",
             "ticket.triaged",
@@ -109,7 +128,9 @@ class TestClosedLoop:
             reopened = me.post(f"/api/v1/tickets/{ticket_id}/confirm", json={"resolved": False, "comment": "没收到"})
         assert reopened.json()["status"] == "open"
         assert reopened.json()["reopen_count"] == 1
-        assert reopened.json()["events"][-1]["type"] == "ticket.reopened"
+        assert event_types(reopened.json())[-1] == "ticket.reopened"
+        assert sla_moments(reopened.json())[-1] == ("sla.resumed", "resolution")
+        assert reopened.json()["sla"]["first_response"]["state"] == "running"  # a reopen does not restart it
 
     def test_rejected_auto_reply_is_handed_to_the_human_queue(self, live: LiveServer) -> None:
         created = inquiry(live, GENERAL)

@@ -9,6 +9,7 @@ import re
 import pytest
 
 from triage import EmptyTextError, TriageModel
+from triage.linear import LinearModel
 from triage.normalize import MAX_CLASSIFY_CHARS, normalize
 
 
@@ -20,6 +21,21 @@ def with_thresholds(model: TriageModel, **changes: float) -> TriageModel:
         faq_model=model.faq_model,
         taxonomy=model.taxonomy,
         thresholds=dataclasses.replace(model.thresholds, **changes),
+        priority_rules=model.priority_rules,
+        manifest=model.manifest,
+    )
+
+
+def with_faq_classes(model: TriageModel, classes: tuple[str, ...]) -> TriageModel:
+    """The same model whose FAQ model names its columns ``classes`` (to make the two models disagree)."""
+    assert model.faq_model is not None
+    faq_model = LinearModel(classes, model.faq_model.coef, model.faq_model.intercept)
+    return TriageModel(
+        featurizer=model.featurizer,
+        intent_model=model.intent_model,
+        faq_model=faq_model,
+        taxonomy=model.taxonomy,
+        thresholds=model.thresholds,
         priority_rules=model.priority_rules,
         manifest=model.manifest,
     )
@@ -88,6 +104,15 @@ class TestRoute:
             if decision.faq_id is not None:
                 assert tiny_model.taxonomy.faqs[decision.faq_id].intent == decision.intent
 
+    def test_faq_of_another_intent_is_not_used(self, tiny_model):
+        assert tiny_model.faq_model is not None
+        assert tiny_model.faq_model.classes == ("__none__", "invoice_how", "refund_timeline")
+        swapped = with_faq_classes(tiny_model, ("__none__", "refund_timeline", "invoice_how"))
+        decision = swapped.classify("退款多久能到账？")  # intent refund; the FAQ model now says invoice_how
+        assert decision.intent == "refund"
+        assert (decision.faq_id, decision.auto_reply, decision.answer) == (None, False, None)
+        assert decision.reason == "needs_person"
+
     def test_auto_reply_needs_the_threshold(self, tiny_model):
         strict = with_thresholds(tiny_model, auto_reply=1.01)
         decision = strict.classify("退款多久能到账？")
@@ -132,11 +157,16 @@ class TestBatchMatchesSingle:
 class TestLongText:
     def test_text_after_the_limit_is_ignored(self, tiny_model):
         head = "发票" * (MAX_CLASSIFY_CHARS // 2)
-        tail = "快递到哪了 物流不更新 " * 200
+        tail = "快递到哪了 物流不更新 我要投诉 打12315 " * 200
         decision = tiny_model.classify(head + tail)
         assert decision.intent == "invoice"
         assert decision == tiny_model.classify(head)
         assert tiny_model.classify_many([head + tail])[0] == decision
+        assert decision.priority_terms == []
+
+    def test_chinese_after_the_limit_does_not_count(self, tiny_model):
+        decision = tiny_model.classify("ok " * MAX_CLASSIFY_CHARS + "退款多久能到账")
+        assert decision.reason == "no_chinese_text"
 
 
 class TestExplanation:
@@ -147,6 +177,15 @@ class TestExplanation:
         explanation = tiny_model.classify(text).explanation
         assert 1 <= len(explanation) <= 5
         assert [t for t in explanation if not appears_in(t, text)] == []
+
+    @pytest.mark.parametrize(
+        ("text", "intent", "other_word"), [("快递到哪了 发票", "logistics", "发票"), ("退款 快递", "refund", "快递")]
+    )
+    def test_words_that_speak_against_the_intent_are_left_out(self, tiny_model, text, intent, other_word):
+        decision = tiny_model.classify(text)
+        assert decision.intent == intent
+        assert decision.explanation
+        assert not [term for term in decision.explanation if other_word in term]
 
     def test_no_features_no_explanation(self, tiny_model):
         assert tiny_model.classify("zzzz qqqq").explanation == []

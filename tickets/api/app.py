@@ -24,6 +24,8 @@ from tickets.config import Settings, get_settings
 from tickets.db import current_revision, head_revision, is_empty, make_engine, read_only, session_scope, upgrade
 from tickets.errors import DomainError, RateLimited, SchemaOutOfDate
 from tickets.metrics import Metrics
+from tickets.sla.policy import load_policies
+from tickets.sla.tracking import SlaTracker
 from triage import EmptyTextError, TriageModel, load_model
 
 log = logging.getLogger("tickets")
@@ -145,7 +147,8 @@ class AutoCloseJob(threading.Thread):
 def run_auto_close(app: FastAPI) -> int:
     settings: Settings = app.state.settings
     with session_scope(app.state.engine) as session:
-        return service.auto_close_due(session, app.state.clock(), dt.timedelta(hours=settings.auto_close_after_hours))
+        after = dt.timedelta(hours=settings.auto_close_after_hours)
+        return service.auto_close_due(session, app.state.clock(), after, app.state.sla)
 
 
 def create_app(
@@ -184,6 +187,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.clock = clock
+    app.state.sla = SlaTracker(load_policies(settings.sla_policy_file))
     app.state.metrics = Metrics()
     app.state.rate_limiter = RateLimiter(settings.anonymous_inquiries_per_minute, settings.anonymous_burst)
     app.include_router(routes.router)

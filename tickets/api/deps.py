@@ -19,6 +19,7 @@ from sqlmodel import Session
 from tickets.auth import ANONYMOUS, Principal, authenticate
 from tickets.config import Settings
 from tickets.db import read_only, session_scope
+from tickets.sla.tracking import SlaTracker
 from triage import TriageModel
 
 
@@ -43,7 +44,13 @@ async def get_now(request: Request) -> dt.datetime:
     return now
 
 
+async def get_sla(request: Request) -> SlaTracker:
+    sla: SlaTracker = request.app.state.sla
+    return sla
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+SlaDep = Annotated[SlaTracker, Depends(get_sla)]
 ModelDep = Annotated[TriageModel, Depends(get_model)]
 NowDep = Annotated[dt.datetime, Depends(get_now)]
 

@@ -17,6 +17,7 @@ from tickets.api.deps import (
     ModelDep,
     NowDep,
     SettingsDep,
+    SlaDep,
     Staff,
     StaffOrCustomer,
     TriageCaller,
@@ -50,6 +51,7 @@ from tickets.schemas import (
     TriageOut,
     TriageResultOut,
 )
+from tickets.sla import tracking
 from triage import Decision
 
 ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (401, 403, 404, 409, 413, 422)}
@@ -57,24 +59,27 @@ router = APIRouter(prefix="/api/v1", responses=ERRORS)
 MAX_ID = 2**31 - 1  # ids are 32-bit INTEGER columns on PostgreSQL
 
 
-def first_response_sla(ticket: Ticket, settings: Settings, now: dt.datetime) -> SlaMetricOut:
-    due, met = ticket.first_response_due_at, ticket.first_response_at
-    if ticket.handed_over_at is None:
-        state = "not_started"
-    elif met is not None:
-        state = "met" if due is None or met <= due else "breached"
-    else:
-        state = "breached" if due is not None and now > due else "running"
-    return SlaMetricOut(
-        target_seconds=settings.first_response_seconds.get(ticket.channel),
-        started_at=ticket.handed_over_at,
-        due_at=due,
-        met_at=met,
-        state=state,  # type: ignore[arg-type]
+def sla_out(ticket: Ticket, now: dt.datetime) -> SlaOut:
+    def metric(name: str) -> SlaMetricOut:
+        clock = tracking.read(ticket, name)
+        running = clock.active and clock.due_at is not None
+        return SlaMetricOut(
+            state=clock.state.value if clock.state else "not_started",
+            target_seconds=clock.target_seconds,
+            started_at=clock.started_at,
+            due_at=clock.due_at,
+            seconds_left=round((clock.due_at - now).total_seconds(), 3) if running and clock.due_at else None,
+        )
+
+    return SlaOut(
+        policy=ticket.sla_policy,
+        first_response=metric("first_response"),
+        next_response=metric("next_response"),
+        resolution=metric("resolution"),
     )
 
 
-def summary(ticket: Ticket, settings: Settings, now: dt.datetime) -> dict[str, Any]:
+def summary(ticket: Ticket, now: dt.datetime) -> dict[str, Any]:
     return {
         "id": ticket.id,
         "status": ticket.status,
@@ -100,14 +105,14 @@ def summary(ticket: Ticket, settings: Settings, now: dt.datetime) -> dict[str, A
         "first_response_at": ticket.first_response_at,
         "resolved_at": ticket.resolved_at,
         "closed_at": ticket.closed_at,
-        "sla": SlaOut(first_response=first_response_sla(ticket, settings, now)),
+        "sla": sla_out(ticket, now),
     }
 
 
-def full(session: Session, ticket: Ticket, settings: Settings, now: dt.datetime) -> TicketOut:
+def full(session: Session, ticket: Ticket, now: dt.datetime) -> TicketOut:
     assert ticket.id is not None
     return TicketOut(
-        **summary(ticket, settings, now),
+        **summary(ticket, now),
         messages=[MessageOut.model_validate(m, from_attributes=True) for m in service.messages_of(session, ticket.id)],
         events=[EventOut.model_validate(e, from_attributes=True) for e in service.events_of(session, ticket.id)],
     )
@@ -137,6 +142,7 @@ async def create_inquiry(
     caller: CallerDep,
     model: ModelDep,
     settings: SettingsDep,
+    sla: SlaDep,
     now: NowDep,
 ) -> InquiryOut:
     """A customer's message from the widget (anonymous), or from an integration (email, phone, web)."""
@@ -160,7 +166,7 @@ async def create_inquiry(
                 existing_customer_id=caller.customer_id if caller.role == "customer" else None,
             ),
             now,
-            settings.first_response_seconds,
+            sla,
         )
     return InquiryOut(
         ticket_id=created.ticket_id,
@@ -177,7 +183,6 @@ async def create_inquiry(
 async def list_tickets(
     request: Request,
     caller: Staff,
-    settings: SettingsDep,
     now: NowDep,
     status: StatusName | None = None,
     queue: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")] = None,
@@ -190,37 +195,33 @@ async def list_tickets(
     flt = service.TicketFilter(status=status, queue=queue, assignee=assignee, channel=channel)
     with transaction(request) as session:
         rows, next_cursor = service.list_tickets(session, flt, limit, cursor)
-        return TicketPage(items=[TicketSummaryOut(**summary(t, settings, now)) for t in rows], next_cursor=next_cursor)
+        return TicketPage(items=[TicketSummaryOut(**summary(t, now)) for t in rows], next_cursor=next_cursor)
 
 
 TicketId = Annotated[int, Path(ge=1, le=MAX_ID, description="Ticket id")]
 
 
 @router.get("/tickets/{ticket_id}", response_model=TicketOut, tags=["tickets"])
-async def get_ticket(
-    ticket_id: TicketId, request: Request, caller: StaffOrCustomer, settings: SettingsDep, now: NowDep
-) -> TicketOut:
+async def get_ticket(ticket_id: TicketId, request: Request, caller: StaffOrCustomer, now: NowDep) -> TicketOut:
     """The ticket with its messages, audit events and SLA state."""
     with transaction(request) as session:
-        return full(session, service.get_visible(session, caller, ticket_id), settings, now)
+        return full(session, service.get_visible(session, caller, ticket_id), now)
 
 
 @router.post("/tickets/{ticket_id}/claim", response_model=TicketOut, tags=["tickets"])
-async def claim(ticket_id: TicketId, request: Request, caller: Agent, settings: SettingsDep, now: NowDep) -> TicketOut:
+async def claim(ticket_id: TicketId, request: Request, caller: Agent, now: NowDep) -> TicketOut:
     """Assign the ticket to the calling agent; 409 if another agent holds it."""
     with transaction(request) as session:
-        return full(session, service.claim(session, caller, ticket_id, now), settings, now)
+        return full(session, service.claim(session, caller, ticket_id, now), now)
 
 
 @router.post("/tickets/{ticket_id}/messages", status_code=201, response_model=MessageOut, tags=["tickets"])
 async def post_message(
-    ticket_id: TicketId, body: MessageIn, request: Request, caller: MessageAuthor, settings: SettingsDep, now: NowDep
+    ticket_id: TicketId, body: MessageIn, request: Request, caller: MessageAuthor, now: NowDep, sla: SlaDep
 ) -> MessageOut:
     """Its agent's reply (claims an unassigned ticket), its customer's message, or a phone pick-up."""
     with transaction(request) as session:
-        message = service.post_message(
-            session, caller, ticket_id, body.body, body.kind, now, settings.first_response_seconds
-        )
+        message = service.post_message(session, caller, ticket_id, body.body, body.kind, now, sla)
         return MessageOut.model_validate(message, from_attributes=True)
 
 
@@ -229,37 +230,33 @@ async def resolve(
     ticket_id: TicketId,
     request: Request,
     caller: Agent,
-    settings: SettingsDep,
     now: NowDep,
+    sla: SlaDep,
     body: ResolveIn | None = None,
 ) -> TicketOut:
     """Mark it solved; the customer is asked to confirm."""
     with transaction(request) as session:
-        ticket = service.resolve(session, caller, ticket_id, body.note if body else None, now)
-        return full(session, ticket, settings, now)
+        ticket = service.resolve(session, caller, ticket_id, body.note if body else None, now, sla)
+        return full(session, ticket, now)
 
 
 @router.post("/tickets/{ticket_id}/confirm", response_model=TicketOut, tags=["tickets"])
 async def confirm(
-    ticket_id: TicketId, body: ConfirmIn, request: Request, caller: Customer, settings: SettingsDep, now: NowDep
+    ticket_id: TicketId, body: ConfirmIn, request: Request, caller: Customer, now: NowDep, sla: SlaDep
 ) -> TicketOut:
     """The customer says whether it is solved: closes it, or reopens it / hands it to a person."""
     if body.rating is not None and not body.resolved:
         raise InvalidInput("'rating' can only be given with resolved=true", field="rating")
     with transaction(request) as session:
-        ticket = service.confirm(
-            session, caller, ticket_id, body.resolved, body.rating, body.comment, now, settings.first_response_seconds
-        )
-        return full(session, ticket, settings, now)
+        ticket = service.confirm(session, caller, ticket_id, body.resolved, body.rating, body.comment, now, sla)
+        return full(session, ticket, now)
 
 
 @router.post("/tickets/{ticket_id}/escalate", response_model=TicketOut, tags=["tickets"])
-async def escalate(
-    ticket_id: TicketId, body: EscalateIn, request: Request, caller: Staff, settings: SettingsDep, now: NowDep
-) -> TicketOut:
+async def escalate(ticket_id: TicketId, body: EscalateIn, request: Request, caller: Staff, now: NowDep) -> TicketOut:
     """Raise the escalation level: 0 department, 1 cross-department coordination group, 2 management."""
     with transaction(request) as session:
-        return full(session, service.escalate(session, caller, ticket_id, body.reason, now), settings, now)
+        return full(session, service.escalate(session, caller, ticket_id, body.reason, now), now)
 
 
 @router.post("/tickets/{ticket_id}/reroute", response_model=TicketOut, tags=["tickets"])
@@ -269,13 +266,12 @@ async def reroute(
     request: Request,
     caller: Staff,
     model: ModelDep,
-    settings: SettingsDep,
     now: NowDep,
 ) -> TicketOut:
     """Correct the triage; the correction is kept as labelled data (GET /api/v1/corrections)."""
     with transaction(request) as session:
         ticket = service.reroute(session, model, caller, ticket_id, body.queue, body.intent, now)
-        return full(session, ticket, settings, now)
+        return full(session, ticket, now)
 
 
 @router.get("/corrections", response_model=list[CorrectionOut], tags=["training"])

@@ -1,0 +1,1 @@
+"""SLA: response-time targets measured in working time (business hours, holidays, 调休)."""

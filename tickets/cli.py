@@ -27,9 +27,13 @@ engine_cli.register(app)
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 users_app = typer.Typer(help="Staff users and their tokens.", no_args_is_help=True)
 corrections_app = typer.Typer(help="Triage corrections made by agents.", no_args_is_help=True)
+report_app = typer.Typer(help="Supervisor reports.", no_args_is_help=True)
+demo_app = typer.Typer(help="Demo data for a first look.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(corrections_app, name="corrections")
+app.add_typer(report_app, name="report")
+app.add_typer(demo_app, name="demo")
 err = Console(stderr=True)
 
 
@@ -156,6 +160,74 @@ def corrections_export(
         err.print(f"{len(rows)} corrections written to {out}")
     else:
         sys.stdout.write(text)
+
+
+@report_app.command("sla")
+def report_sla(
+    start: Annotated[
+        str | None, typer.Option("--from", help="Date (2026-11-01) or ISO time; default 7 days ago")
+    ] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Date or ISO time (exclusive); default now")] = None,
+    group_by: Annotated[str, typer.Option(help="channel | queue | agent | day")] = "channel",
+    output: Annotated[str, typer.Option("--format", help="table | csv | json")] = "table",
+) -> None:
+    """First-response SLA compliance per group, as the API's /api/v1/reports/sla."""
+    from rich.table import Table
+
+    from tickets import reports
+    from tickets.config import get_settings
+    from tickets.db import make_engine, read_only
+    from tickets.errors import DomainError
+
+    if group_by not in ("channel", "queue", "agent", "day") or output not in ("table", "csv", "json"):
+        err.print("[red]error:[/red] --group-by is channel|queue|agent|day and --format is table|csv|json")
+        raise typer.Exit(2)
+    settings = get_settings()
+    try:
+        period = reports.period_from(start, end, _now(), settings.report_zone)
+    except DomainError as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(2) from exc
+    with read_only(make_engine(settings.database_url)) as connection:
+        rows = reports.sla_report(connection, period, group_by)  # type: ignore[arg-type]
+    if output == "json":
+        print(json.dumps(rows, ensure_ascii=False, indent=1))
+    elif output == "csv":
+        sys.stdout.write(reports.to_csv(rows, group_by))  # type: ignore[arg-type]
+    else:
+        table = Table(group_by, *reports.SLA_COLUMNS, title=f"SLA {period.start:%Y-%m-%d} – {period.end:%Y-%m-%d}")
+        for row in rows:
+            table.add_row(str(row[group_by]), *("-" if row[c] is None else str(row[c]) for c in reports.SLA_COLUMNS))
+        Console().print(table)
+
+
+@demo_app.command("seed")
+def demo_seed(
+    tickets: Annotated[int, typer.Option(min=1, max=200_000, help="How many tickets to create")] = 2000,
+    days: Annotated[int, typer.Option(min=1, max=365, help="Spread over this many past days")] = 14,
+) -> None:
+    """Fill the database with realistic history (channels, queues, agents, breaches, ratings)."""
+    from rich.progress import Progress
+
+    from tickets import demo
+    from tickets.config import get_settings
+    from tickets.db import make_engine, upgrade
+    from tickets.sla.policy import load_policies
+    from tickets.sla.tracking import SlaTracker
+    from triage import load_model
+
+    settings = get_settings()
+    upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    model = load_model(settings.model_dir)
+    sla = SlaTracker(load_policies(settings.sla_policy_file))
+    with Progress(console=err) as bar:
+        task = bar.add_task("seeding", total=tickets)
+        counts = demo.seed(
+            engine, model, sla, tickets, _now(), days=days, progress=lambda done: bar.update(task, completed=done)
+        )
+    err.print(f"seeded: {counts}")
+    err.print("log in as a supervisor with a token from `triage users add --name 主管 --role supervisor`")
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -35,7 +36,21 @@ class Settings(BaseSettings):
     sla_policy_file: Path | None = Field(
         default=None, description="SLA policies (TOML); default: tickets/sla/policies.toml"
     )
+    report_timezone: str = Field(default="Asia/Shanghai", description="Days of reports are local days here")
     sla_monitor_interval_seconds: float = Field(default=0.25, gt=0, le=10, description="SLA monitor poll period")
+
+    @field_validator("report_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}, e.g. Asia/Shanghai") from exc
+        return value
+
+    @property
+    def report_zone(self) -> ZoneInfo:
+        return ZoneInfo(self.report_timezone)
 
     @field_validator("database_url")
     @classmethod

@@ -111,11 +111,12 @@ def record(
     *,
     from_status: str | None = None,
     to_status: str | None = None,
+    message_id: int | None = None,
     **details: Any,
 ) -> None:
     """Append an event to the audit trail (for moments that are not status changes, too)."""
     assert ticket.id is not None
-    record_many(session, [event_row(ticket.id, event_type, actor, now, from_status, to_status, details)])
+    record_many(session, [event_row(ticket.id, event_type, actor, now, from_status, to_status, details, message_id)])
 
 
 def event_row(
@@ -126,9 +127,11 @@ def event_row(
     from_status: str | None = None,
     to_status: str | None = None,
     details: dict[str, Any] | None = None,
+    message_id: int | None = None,
 ) -> dict[str, Any]:
     return {
         "ticket_id": ticket_id,
+        "message_id": message_id,
         "type": event_type,
         "actor_type": actor.type,
         "actor_id": actor.id,
@@ -152,6 +155,7 @@ def apply(
     now: dt.datetime,
     *,
     sla: SlaTracker | None = None,
+    message_id: int | None = None,
     **details: Any,
 ) -> None:
     """Check that ``action`` is allowed in the ticket's status, apply it and write its event.
@@ -175,7 +179,17 @@ def apply(
         if before is Status.RESOLVED:
             ticket.reopen_count += 1
     session.add(ticket)
-    record(session, ticket, EVENT_TYPES[action], actor, now, from_status=before.value, to_status=after.value, **details)
+    record(
+        session,
+        ticket,
+        EVENT_TYPES[action],
+        actor,
+        now,
+        from_status=before.value,
+        to_status=after.value,
+        message_id=message_id,
+        **details,
+    )
     if sla is not None:
         record_sla(session, ticket, sla, sla.status_changed(ticket, before.value, after.value, now))
 

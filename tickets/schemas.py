@@ -191,7 +191,16 @@ class TicketOut(TicketSummaryOut):
 
 class TicketPage(BaseModel):
     items: list[TicketSummaryOut]
-    next_cursor: int | None = Field(description="Pass as ?cursor= for the next page; null on the last page")
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last page")
+
+
+class QueueOut(BaseModel):
+    id: str
+    name: str
+    open: int
+    pending_customer: int
+    breached: int
+    at_risk: int
 
 
 class CorrectionOut(BaseModel):

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert
+from sqlalchemy import and_, bindparam, case, func, insert, or_
+from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, select
 
 from tickets import lifecycle
@@ -37,6 +38,7 @@ MAX_ESCALATION = 2
 # Compiled once: building an INSERT per request costs more than running it.
 _INSERT_CUSTOMER = insert(customers_table).returning(customers_table.c.id)
 _INSERT_TICKET = insert(tickets_table).returning(tickets_table.c.id)
+_INSERT_MESSAGE = insert(messages_table).returning(messages_table.c.id)
 _CUSTOMER_TIER = select(customers_table.c.tier).where(customers_table.c.id == bindparam("id"))
 SUBJECT_CHARS = 80
 
@@ -165,9 +167,13 @@ def create_inquiry(
     }
     ticket_id = int(session.connection().execute(_INSERT_TICKET, row).scalar_one())
     author = Actor(caller.role, caller.user_id) if caller.role == "integration" else Actor("customer", customer_id)
-    messages = [_message_row(ticket_id, "customer", "text", inquiry.text, now)]
+    connection = session.connection()
+    question = _message_row(ticket_id, "customer", "text", inquiry.text, now)
+    question_id = int(connection.execute(_INSERT_MESSAGE, question).scalar_one())
     events = [
-        lifecycle.event_row(ticket_id, "ticket.created", author, now, None, status.value, {"channel": inquiry.channel}),
+        lifecycle.event_row(
+            ticket_id, "ticket.created", author, now, None, status.value, {"channel": inquiry.channel}, question_id
+        ),
         lifecycle.event_row(
             ticket_id,
             "ticket.triaged",
@@ -187,14 +193,16 @@ def create_inquiry(
     ]
     answer = decision.answer if auto_reply else None
     if auto_reply:
-        messages.append(_message_row(ticket_id, "system", "auto_reply", answer or "", now))
+        answer_row = _message_row(ticket_id, "system", "auto_reply", answer or "", now)
+        answer_id = int(connection.execute(_INSERT_MESSAGE, answer_row).scalar_one())
         events.append(
-            lifecycle.event_row(ticket_id, "ticket.auto_replied", SYSTEM, now, details={"faq_id": decision.faq_id})
+            lifecycle.event_row(
+                ticket_id, "ticket.auto_replied", SYSTEM, now, details={"faq_id": decision.faq_id}, message_id=answer_id
+            )
         )
     else:
         events.append(lifecycle.event_row(ticket_id, "ticket.queued", SYSTEM, now, details={"queue": decision.queue}))
     events += sla.event_rows(ticket_id, sla_columns["sla_policy"], sla_changes)
-    session.connection().execute(insert(messages_table), messages)
     lifecycle.record_many(session, events)
     return CreatedInquiry(ticket_id, status.value, token, decision, answer)
 
@@ -286,38 +294,33 @@ def post_message(
     now: dt.datetime,
     sla: SlaTracker,
 ) -> Message:
+    """A message on a ticket: its customer's, its agent's reply, or the call centre's pick-up."""
+    if kind == "call_answered" and caller.role != "integration":
+        raise Forbidden("only the call-centre integration reports 'call_answered'")
     if caller.role == "integration":
-        ticket = _lock(session, ticket_id)
         if kind != "call_answered":
             raise Forbidden("integrations post only {'kind': 'call_answered'} messages")
+        ticket = _lock(session, ticket_id)
         if ticket.channel != "phone":
             raise InvalidInput("'call_answered' is only for phone tickets", field="kind")
-        lifecycle.apply(session, ticket, Action.CALL_ANSWERED, caller.actor, now, sla=sla)
-        _person_responded(session, ticket, sla, caller.actor, now)
-        author_type = "integration"
-    elif kind == "call_answered":
-        raise Forbidden("only the call-centre integration reports 'call_answered'")
+        action, author_type = Action.CALL_ANSWERED, "integration"
     elif caller.role == "customer":
         ticket = get_visible(session, caller, ticket_id, lock=True)
         if ticket.status == Status.CLOSED:
             raise lifecycle.InvalidTransition("this ticket is closed; send a new inquiry instead")
         acknowledgement = is_acknowledgement(body)
         action = Action.CUSTOMER_ACK if acknowledgement else Action.CUSTOMER_REPLY
-        lifecycle.apply(session, ticket, action, caller.actor, now, sla=sla)
-        if ticket.status == Status.OPEN:
-            _hand_over(session, ticket, sla, now)
-        lifecycle.record_sla(session, ticket, sla, sla.customer_wrote(ticket, now, acknowledgement))
         author_type = "customer"
     elif caller.role == "agent":
         ticket = get_visible(session, caller, ticket_id, lock=True)
         if not lifecycle.allowed(Action.AGENT_REPLY, ticket.status):
             raise lifecycle.InvalidTransition(f"cannot reply to a ticket whose status is '{ticket.status}'")
         _take(session, ticket, caller, now)
-        lifecycle.apply(session, ticket, Action.AGENT_REPLY, caller.actor, now, sla=sla)
-        _person_responded(session, ticket, sla, caller.actor, now)
-        author_type = "agent"
+        action, author_type = Action.AGENT_REPLY, "agent"
     else:
         raise Forbidden(f"role '{caller.role}' may not post messages; allowed: agent, customer, integration")
+    if not lifecycle.allowed(action, ticket.status):
+        raise lifecycle.InvalidTransition(f"cannot post this message on a ticket whose status is '{ticket.status}'")
     message = Message(
         ticket_id=ticket_id,
         author_type=author_type,
@@ -328,6 +331,13 @@ def post_message(
     )
     session.add(message)
     session.flush()
+    lifecycle.apply(session, ticket, action, caller.actor, now, sla=sla, message_id=message.id)
+    if author_type == "customer":
+        if ticket.status == Status.OPEN:
+            _hand_over(session, ticket, sla, now)
+        lifecycle.record_sla(session, ticket, sla, sla.customer_wrote(ticket, now, action is Action.CUSTOMER_ACK))
+    else:
+        _person_responded(session, ticket, sla, caller.actor, now)
     return message
 
 
@@ -440,12 +450,41 @@ class TicketFilter:
     queue: str | None = None
     assignee: int | None = None
     channel: str | None = None
+    sla: str | None = None  # breached | at_risk
+
+
+_NO_DUE = dt.datetime(9999, 12, 31, tzinfo=dt.UTC)
+_T = tickets_table.c
+_CLOCK_STATES = (_T.first_response_state, _T.next_response_state, _T.resolution_state)
+
+
+def _encode_cursor(sort: str, ticket: Ticket) -> str:
+    if sort == "newest":
+        return str(ticket.id)
+    return f"{(ticket.sla_due_at or _NO_DUE).isoformat()}|{ticket.id}"
+
+
+def _decode_cursor(sort: str, cursor: str) -> tuple[dt.datetime, int] | int:
+    try:
+        if sort == "newest":
+            return int(cursor)
+        due, _, ticket_id = cursor.partition("|")
+        moment = dt.datetime.fromisoformat(due)
+        if moment.tzinfo is None:
+            raise ValueError
+        return moment, int(ticket_id)
+    except ValueError as exc:
+        raise InvalidInput("cursor is not one this API returned; pass next_cursor unchanged", field="cursor") from exc
 
 
 def list_tickets(
-    session: Session, flt: TicketFilter, limit: int, cursor: int | None
-) -> tuple[list[Ticket], int | None]:
-    """Newest first, keyset-paginated by id: ``cursor`` is the last id of the previous page."""
+    session: Session, flt: TicketFilter, limit: int, cursor: str | None, sort: str = "sla"
+) -> tuple[list[Ticket], str | None]:
+    """Tickets matching ``flt``, keyset-paginated.
+
+    ``sort="sla"`` (the default) puts the ticket closest to a breach first (running clocks by due
+    time, then the rest); ``sort="newest"`` is newest first.
+    """
     query = select(Ticket)
     if flt.status:
         query = query.where(Ticket.status == flt.status)
@@ -455,11 +494,51 @@ def list_tickets(
         query = query.where(Ticket.assignee_id == flt.assignee)
     if flt.channel:
         query = query.where(Ticket.channel == flt.channel)
-    if cursor is not None:
-        query = query.where(col(Ticket.id) < cursor)
-    rows = list(session.exec(query.order_by(col(Ticket.id).desc()).limit(limit + 1)).all())
-    next_cursor = rows[limit - 1].id if len(rows) > limit else None
+    if flt.sla == "breached":
+        query = query.where(_T.status != Status.CLOSED, or_(*(c == "breached" for c in _CLOCK_STATES)))
+    elif flt.sla == "at_risk":
+        query = query.where(_T.status != Status.CLOSED, or_(*(c == "warned" for c in _CLOCK_STATES)))
+    if sort == "newest":
+        if cursor is not None:
+            query = query.where(col(Ticket.id) < _decode_cursor(sort, cursor))
+        query = query.order_by(col(Ticket.id).desc())
+    else:
+        due = func.coalesce(_T.sla_due_at, _NO_DUE)
+        if cursor is not None:
+            decoded = _decode_cursor(sort, cursor)
+            assert isinstance(decoded, tuple)
+            query = query.where(or_(due > decoded[0], and_(due == decoded[0], _T.id > decoded[1])))
+        query = query.order_by(due, _T.id)
+    rows = list(session.exec(query.limit(limit + 1)).all())
+    next_cursor = _encode_cursor(sort, rows[limit - 1]) if len(rows) > limit else None
     return rows[:limit], next_cursor
+
+
+def queue_counts(session: Session) -> list[dict[str, Any]]:
+    """Per queue: tickets waiting for an agent, waiting for the customer, breached and at risk."""
+    active = _T.status.in_((Status.OPEN, Status.PENDING_CUSTOMER, Status.RESOLVED))
+    breached = or_(*(c == "breached" for c in _CLOCK_STATES))
+    warned = or_(*(c == "warned" for c in _CLOCK_STATES))
+    counted = session.connection().execute(
+        sql_select(
+            _T.queue,
+            func.sum(case((_T.status == Status.OPEN, 1), else_=0)).label("open"),
+            func.sum(case((_T.status == Status.PENDING_CUSTOMER, 1), else_=0)).label("pending_customer"),
+            func.sum(case((breached, 1), else_=0)).label("breached"),
+            func.sum(case((warned, 1), else_=0)).label("at_risk"),
+        )
+        .where(active)
+        .group_by(_T.queue)
+    )
+    by_queue = {row.queue: row for row in counted}
+    result = []
+    for queue in session.exec(select(Queue).order_by(col(Queue.id))).all():
+        row = by_queue.get(queue.id)
+        counts = {
+            k: int(getattr(row, k) or 0) if row else 0 for k in ("open", "pending_customer", "breached", "at_risk")
+        }
+        result.append({"id": queue.id, "name": queue.name, **counts})
+    return result
 
 
 def auto_close_due(session: Session, now: dt.datetime, after: dt.timedelta, sla: SlaTracker) -> int:

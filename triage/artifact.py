@@ -71,6 +71,7 @@ def save_model(model: TriageModel, out_dir: Path) -> Path:
         },
         "files": files,
     }
+    manifest["manifest_sha256"] = _manifest_digest(manifest)
     (out_dir / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
     model.manifest = manifest
     model.version = version
@@ -87,6 +88,8 @@ def load_model(path: Path | str | None = None) -> TriageModel:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ModelLoadError(f"{manifest_path}: not a readable manifest ({exc})") from exc
+    if not isinstance(manifest, dict):
+        raise ModelLoadError(f"{manifest_path}: not a model manifest (expected a JSON object)")
     if manifest.get("format") != FORMAT:
         raise ModelLoadError(f"{folder}: not a Triage Desk model (format {manifest.get('format')!r})")
     if manifest.get("format_version") != FORMAT_VERSION:
@@ -126,4 +129,17 @@ def load_model(path: Path | str | None = None) -> TriageModel:
         raise ModelLoadError(f"{folder}: model files are inconsistent with the manifest ({exc})") from exc
     if model.featurizer.n_features != intent_model.coef.shape[0]:
         raise ModelLoadError(f"{folder}: feature count does not match the weights")
+    for name, linear in (("intent", intent_model), ("faq", faq_model)):
+        if linear is not None and (
+            linear.coef.shape[1] != len(linear.classes) or linear.intercept.shape != (len(linear.classes),)
+        ):
+            raise ModelLoadError(f"{folder}: the {name} classes in the manifest do not match the weights")
+    if manifest.get("manifest_sha256") != _manifest_digest(manifest):
+        raise ModelLoadError(f"{manifest_path}: modified since the model was saved (checksum mismatch)")
     return model
+
+
+def _manifest_digest(manifest: dict[str, Any]) -> str:
+    """SHA-256 of the manifest without its own checksum field (canonical JSON)."""
+    body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
+    return hashlib.sha256(json.dumps(body, ensure_ascii=False, sort_keys=True).encode()).hexdigest()

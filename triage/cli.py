@@ -72,7 +72,7 @@ def train(
                 target_precision=target_precision,
                 progress=lambda msg: bar.update(task, description=msg),
             )
-    except (DataError, ValueError) as exc:
+    except (DataError, ValueError, OSError) as exc:
         raise _fail(str(exc)) from exc
     save_model(model, out_dir)
     table = Table(title=f"validation ({report.validation})")
@@ -127,16 +127,22 @@ def classify(
             raise _fail(str(exc)) from exc
         return
     assert input_file is not None
-    handle = sys.stdin if str(input_file) == "-" else input_file.open(encoding="utf-8")
+    where = "stdin" if str(input_file) == "-" else str(input_file)
+    try:
+        handle = sys.stdin if where == "stdin" else input_file.open(encoding="utf-8")
+    except OSError as exc:
+        raise _fail(f"{input_file}: cannot read ({exc.strerror})") from exc
     try:
         batch: list[str] = []
-        for item in _read_texts(handle, "stdin" if handle is sys.stdin else str(input_file)):
+        for item in _read_texts(handle, where):
             batch.append(item)
             if len(batch) == BATCH_SIZE:
                 _write_batch(model, batch)
                 batch = []
         if batch:
             _write_batch(model, batch)
+    except UnicodeDecodeError as exc:
+        raise _fail(f"{where}: not UTF-8 text ({exc.reason}); convert it to UTF-8 first") from exc
     finally:
         if handle is not sys.stdin:
             handle.close()
@@ -156,7 +162,7 @@ def evaluate(
     model = _load(model_dir)
     try:
         examples = read_examples(data)
-    except DataError as exc:
+    except (DataError, OSError) as exc:
         raise _fail(str(exc)) from exc
     result = evaluate_model(model, examples)
     if as_json:
@@ -190,7 +196,7 @@ def audit_data(
 
     try:
         examples = read_examples(data)
-    except DataError as exc:
+    except (DataError, OSError) as exc:
         raise _fail(str(exc)) from exc
     with Progress(TextColumn("cross-validating"), BarColumn(), MofNCompleteColumn(), console=err, transient=True):
         suspects = find_label_issues(examples)

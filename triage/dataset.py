@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -33,31 +34,37 @@ def _files(path: Path) -> list[Path]:
     return [path]
 
 
+def read_text(path: Path) -> str:
+    """A data file's text; bytes that are not UTF-8 are an error naming the line and file offset."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DataError(f"{path}:{line}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+
+
 def _rows(path: Path) -> Iterator[tuple[int, object]]:
+    text = read_text(path)
     if path.suffix == ".csv":
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            for number, row in enumerate(csv.DictReader(handle), start=2):
-                yield number, row
+        for number, row in enumerate(csv.DictReader(io.StringIO(text, newline="")), start=2):
+            yield number, row
         return
-    with path.open(encoding="utf-8-sig") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield number, json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
 
 
 def read_examples(path: Path, *, require_label: bool = True) -> list[Example]:
     """Examples from a file or a folder of files. Each needs ``text`` and ``label`` (or ``intent``)."""
     examples: list[Example] = []
     for file in _files(path):
-        try:
-            for number, row in _rows(file):
-                examples.append(_example(row, f"{file}:{number}", require_label))
-        except UnicodeDecodeError as exc:
-            raise DataError(f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+        for number, row in _rows(file):
+            examples.append(_example(row, f"{file}:{number}", require_label))
     if not examples:
         raise DataError(f"{path}: no examples")
     return examples

@@ -11,7 +11,7 @@ import numpy.typing as npt
 
 from triage.features import CHAR, TfidfFeaturizer, display_term
 from triage.linear import FloatArray, LinearModel
-from triage.normalize import MAX_CLASSIFY_CHARS, has_cjk
+from triage.normalize import MAX_CLASSIFY_CHARS, has_cjk, normalize
 from triage.priority import PriorityRules
 from triage.taxonomy import FALLBACK_QUEUE, Taxonomy
 
@@ -130,9 +130,12 @@ class TriageModel:
             # The FAQ must belong to the predicted intent: two models agreeing guards precision.
             if faq is not None and faq.intent == intent:
                 faq_id = candidate
+            else:
+                faq_confidence = 0.0
 
         queue = self.taxonomy.queue_of(intent)
-        if not has_cjk(text):
+        # "[微笑]" is an emoji code, not Chinese: look at the text with emoji replaced.
+        if not (has_cjk(text) and has_cjk(normalize(text))):
             confidence = min(confidence, self.thresholds.low_confidence / 2)
             reason = "no_chinese_text"
         elif faq_id is not None and faq_confidence >= self.thresholds.auto_reply:

@@ -29,8 +29,10 @@ _EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _PHONE_RE = re.compile(r"(?<![\d])(?:\+?86[- ]?)?1[3-9]\d[- ]?\d{4}[- ]?\d{4}(?!\d)")
 _MONEY_RE = re.compile(r"(?:[¥$]\s*\d+(?:\.\d+)?|\d+(?:\.\d+)?\s*(?:元|块钱|块|rmb|人民币))", re.IGNORECASE)
 # Order, tracking and other reference numbers: a run of digits (maybe with a letter prefix) of 4 or more.
-_REFERENCE_RE = re.compile(r"(?<![a-z0-9])[a-z]{0,4}\d[\d-]{3,}[a-z0-9]*(?![a-z0-9])", re.IGNORECASE)
-_NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
+_REFERENCE_RE = re.compile(
+    r"(?<![a-z0-9])(?!(?:12315|12345)(?![a-z0-9]))[a-z]{0,4}\d[\d-]{3,}[a-z0-9]*(?![a-z0-9])", re.IGNORECASE
+)
+_NUMBER_RE = re.compile(r"(?<![\d.])(?!(?:12315|12345|110)(?![\d.]))\d+(?:\.\d+)?")
 _EMOJI_RE = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\ufe0f\u200d]+|\\[[\u4e00-\u9fff]{1,4}\\]")
 _SPACE_RE = re.compile(r"\s+")
 # Control and format characters (including bidi marks and NUL) carry no meaning for triage.
@@ -74,17 +76,22 @@ def has_cjk(text: str) -> bool:
     return any("\u4e00" <= ch <= "\u9fff" for ch in text)
 
 
+def fold(text: str) -> str:
+    """The first half of normalisation: width, script and case folded; nothing replaced."""
+    text = _strip_controls(unicodedata.normalize("NFKC", text[:MAX_CLASSIFY_CHARS]))
+    return to_simplified(text).lower()
+
+
 def normalize(text: str) -> str:
     """Return the canonical form of ``text`` that features are computed from.
 
     NFKC folds full-width letters, digits and punctuation to half-width; then Latin is
     lower-cased, Traditional characters are mapped to Simplified, and references the model
     should not memorise (links, e-mail addresses, phone and order numbers, amounts, other
-    numbers, emoji) become placeholder tokens.
+    numbers, emoji) become placeholder tokens. Complaint hotlines (12315 消费者投诉, 12345 政务
+    服务热线) stay as they are: they say something about the message.
     """
-    text = _strip_controls(unicodedata.normalize("NFKC", text[:MAX_CLASSIFY_CHARS]))
-    text = to_simplified(text).lower()
-    text = _URL_RE.sub(URL, text)
+    text = _URL_RE.sub(URL, fold(text))
     text = _EMAIL_RE.sub(EMAIL, text)
     text = _PHONE_RE.sub(PHONE, text)
     text = _MONEY_RE.sub(MONEY, text)

@@ -7,7 +7,18 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from triage.normalize import fold
+from triage.segment import Segmenter
+
 PRIORITIES = ("low", "normal", "high", "urgent")
+_SEGMENTER = Segmenter()
+_MAX_RUN = 4
+
+
+def _word_runs(words: list[str]) -> set[str]:
+    """Every run of up to four consecutive words, joined: 消 + 协 finds 消协, 退一 + 赔 + 三 finds 退一赔三."""
+    words = [w for w in words if not w.isspace()]
+    return {"".join(words[i : i + n]) for n in range(1, _MAX_RUN + 1) for i in range(len(words) - n + 1)}
 
 
 @dataclass(frozen=True)
@@ -38,22 +49,12 @@ class PriorityRules:
         "退一赔三",
     )
     # Any hit makes the ticket at least ``escalation_floor``: the customer is taking it outside.
+    # fmt: off
     escalation_words: tuple[str, ...] = (
-        "12315",
-        "消协",
-        "消费者协会",
-        "工商",
-        "律师",
-        "起诉",
-        "法院",
-        "报警",
-        "曝光",
-        "媒体",
-        "记者",
-        "微博",
-        "黑猫投诉",
-        "市场监管",
+        "12315", "12345", "消协", "消费者协会", "工商局", "工商", "市场监管", "市场监督管理局", "律师", "起诉",
+        "法院", "报警", "曝光", "媒体", "记者", "发微博", "黑猫投诉",
     )
+    # fmt: on
     escalation_floor: str = "high"
     max_raise: int = 2
 
@@ -61,6 +62,9 @@ class PriorityRules:
         for value in (self.default, self.escalation_floor, *self.intent_base.values()):
             if value not in PRIORITIES:
                 raise ValueError(f"unknown priority {value!r}; use one of {', '.join(PRIORITIES)}")
+        # Configured words are folded like the text (case, width, Traditional) so that both meet.
+        object.__setattr__(self, "_anger", tuple((w, fold(w)) for w in self.anger_words))
+        object.__setattr__(self, "_escalation", tuple((w, fold(w)) for w in self.escalation_words))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PriorityRules:
@@ -82,11 +86,15 @@ class PriorityRules:
         return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
 
     def decide(self, intent: str, text: str) -> tuple[str, list[str]]:
-        """Return the priority and the words that raised it (searched in the raw text)."""
+        """Return the priority and the configured words that raised it.
+
+        Words match whole segmented words or runs of them (垃圾 is not found in 垃圾桶, 12315 not
+        in an order number), after the same folding the model's input gets (律師 -> 律师, １２３１５ -> 12315).
+        """
         level = PRIORITIES.index(self.intent_base.get(intent, self.default))
-        lowered = text.lower()
-        anger = [w for w in self.anger_words if w in lowered]
-        escalation = [w for w in self.escalation_words if w in lowered]
+        present = _word_runs(_SEGMENTER.cut(fold(text)))
+        anger = [w for w, folded in self._anger if folded in present]  # type: ignore[attr-defined]
+        escalation = [w for w, folded in self._escalation if folded in present]  # type: ignore[attr-defined]
         level += min(len(anger) + len(escalation), self.max_raise)
         if escalation:
             level = max(level, PRIORITIES.index(self.escalation_floor))

@@ -84,7 +84,8 @@ def choose_threshold(
 
     Precision is required at the chosen threshold and at every higher one that still has
     at least ``MIN_AUTO_REPLIES_FOR_THRESHOLD`` replies, so a lucky pocket of low-confidence
-    answers cannot pull the threshold down.
+    answers cannot pull the threshold down. Only whole groups of tied confidences are judged
+    (a threshold admits all of them or none), so the order of tied examples does not matter.
     """
     order = np.argsort(-np.asarray(faq_confidence, dtype=np.float64))
     conf = np.asarray(faq_confidence, dtype=np.float64)[order]
@@ -95,10 +96,10 @@ def choose_threshold(
     curve = []
     ok_so_far = True
     for i in range(len(conf)):
-        if counts[i] >= MIN_AUTO_REPLIES_FOR_THRESHOLD and precision[i] < target_precision:
-            ok_so_far = False
         if i + 1 < len(conf) and conf[i + 1] == conf[i]:
             continue
+        if counts[i] >= MIN_AUTO_REPLIES_FOR_THRESHOLD and precision[i] < target_precision:
+            ok_so_far = False
         if ok_so_far and counts[i] >= MIN_AUTO_REPLIES_FOR_THRESHOLD:
             threshold = float(conf[i])
         if i % max(1, len(conf) // 20) == 0:

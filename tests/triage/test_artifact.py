@@ -151,11 +151,6 @@ class TestDamagedFolderIsRefused:
         with pytest.raises(ModelLoadError, match=r"inconsistent with the manifest.*faq_coef"):
             load_model(folder)
 
-    @pytest.mark.xfail(
-        strict=True,
-        raises=AttributeError,
-        reason="engine bug: load_model calls manifest.get() on a manifest that is valid JSON but not an object",
-    )
     @pytest.mark.parametrize("content", ["[]", '"model"', "null"])
     def test_manifest_that_is_not_an_object(self, tiny_model_dir, tmp_path, content):
         folder = copy_of(tiny_model_dir, tmp_path)
@@ -163,11 +158,6 @@ class TestDamagedFolderIsRefused:
         with pytest.raises(ModelLoadError, match="manifest"):
             load_model(folder)
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="engine bug: load_model checks the feature count but not that the manifest's class list matches "
-        "the weight columns; the model loads and classify() raises IndexError",
-    )
     def test_class_list_that_does_not_match_the_weights(self, tiny_model_dir, tmp_path):
         folder = copy_of(tiny_model_dir, tmp_path)
         classes = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["intent_classes"]

@@ -1,7 +1,7 @@
 """The shipped model (models/default): the routing rule, priorities, explanations and held-out accuracy.
 
-Every test here uses the ``default_model`` fixture, which skips until the model has been trained
-and committed.
+Every test here uses the ``default_model`` fixture, which skips, saying why, when models/default
+holds no model.
 """
 
 from __future__ import annotations

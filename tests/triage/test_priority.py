@@ -37,10 +37,6 @@ class TestAngerWords:
         assert decide("refund", "退款没到", anger_words=("wtf",)) == ("normal", [])
         assert decide("refund", "退款没到 WTF", anger_words=("wtf",)) == ("high", ["wtf"])
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="engine bug: decide() lower-cases the text but not the configured words, so 'WTF' never matches",
-    )
     def test_configured_upper_case_word_matches(self):
         assert decide("refund", "退款没到 WTF", anger_words=("WTF",)) == ("high", ["WTF"])
 
@@ -76,31 +72,15 @@ class TestConfiguration:
 class TestWordsMatchWholeTerms:
     """Substring matching raises ordinary questions: the words sit inside store and bank terms."""
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="engine bug: PriorityRules.decide matches '12315' inside order numbers (2024123156)",
-    )
     def test_order_number_containing_12315_is_not_an_escalation(self):
         assert decide("order_status", "订单2024123156到哪了") == ("normal", [])
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="engine bug: '工商' (escalation word for 工商局) matches 工商银行, a common bank card",
-    )
     def test_paying_with_an_icbc_card_is_not_an_escalation(self):
         assert decide("payment", "用工商银行的卡付款失败了") == ("normal", [])
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="engine bug: '微博' (escalation) matches a question about logging in with Weibo",
-    )
     def test_weibo_login_is_not_an_escalation(self):
         assert decide("account", "可以用微博账号登录吗") == ("normal", [])
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="engine bug: anger words '滚' and '垃圾' match the products 滚筒洗衣机 and 垃圾桶",
-    )
     @pytest.mark.parametrize("text", ["滚筒洗衣机有几种颜色", "垃圾桶还有货吗"])
     def test_product_names_are_not_anger(self, text):
         assert decide("product_inquiry", text) == ("normal", [])
@@ -109,16 +89,8 @@ class TestWordsMatchWholeTerms:
 class TestWordsMatchAfterNormalisation:
     """The model sees normalised text (full-width folded, Traditional mapped); the rules see raw text."""
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="engine bug: priority words are searched in the raw text, so Traditional 律師/投訴 are missed",
-    )
     def test_traditional_escalation_is_found(self):
         assert decide("complaint", "我要找律師 還要投訴你們") == decide("complaint", "我要找律师 还要投诉你们")
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="engine bug: priority words are searched in the raw text, so full-width １２３１５ is missed",
-    )
     def test_full_width_12315_is_found(self):
         assert decide("refund", "退款不到账 我要打１２３１５") == decide("refund", "退款不到账 我要打12315")

@@ -34,9 +34,9 @@ def shipped() -> dict[str, Segmenter]:
     return {backend: segmenter(backend, words) for backend in BACKENDS}
 
 
-def with_segmenter(model: TriageModel, words_cutter: Segmenter) -> TriageModel:
-    """A copy of ``model`` (same weights and features) that segments with ``words_cutter``."""
-    featurizer = TfidfFeaturizer(words_cutter).restore(model.featurizer.features(), model.featurizer.idf_)
+def with_segmenter(model: TriageModel, cutter: Segmenter) -> TriageModel:
+    """A copy of ``model`` (same weights and features) that segments with ``cutter``."""
+    featurizer = TfidfFeaturizer(cutter).restore(model.featurizer.features(), model.featurizer.idf_)
     return TriageModel(
         featurizer=featurizer,
         intent_model=model.intent_model,

@@ -106,11 +106,6 @@ class TestChooseThreshold:
         correct = [ok for _, ok in pairs]
         assert choose_threshold(confidence, correct, target)[0] == reference_threshold(confidence, correct, target)
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="engine bug: choose_threshold checks precision inside a group of tied confidences, so the "
-        "result depends on the order of the tied examples (here 0.9 or 0.8 for the same data)",
-    )
     def test_tied_confidences_give_one_threshold(self):
         # 25 right at 0.9, then 20 at 0.8 with one wrong: at 0.8 precision is 44/45 = 0.978 >= 0.97.
         confidence = [0.9] * 25 + [0.8] * 20

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,15 +16,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tickets import service
-from tickets.api import routes
+from tickets.api import routes, supervision
 from tickets.api.deps import MetricsReader
 from tickets.api.ratelimit import RateLimiter
 from tickets.config import Settings, get_settings
 from tickets.db import current_revision, head_revision, is_empty, make_engine, read_only, session_scope, upgrade
 from tickets.errors import DomainError, RateLimited, SchemaOutOfDate
+from tickets.jobs import BackgroundJobs
 from tickets.metrics import Metrics
 from tickets.sla.policy import load_policies
 from tickets.sla.tracking import SlaTracker
+from tickets.stream import EventHub
 from triage import EmptyTextError, TriageModel, load_model
 
 log = logging.getLogger("tickets")
@@ -127,23 +128,6 @@ def prepare_database(engine: Engine, url: str, *, upgrade_schema: bool) -> None:
         upgrade(url)
 
 
-class AutoCloseJob(threading.Thread):
-    """Closes resolved tickets the customer never answered, every ``interval`` seconds."""
-
-    def __init__(self, app: FastAPI, interval: float) -> None:
-        super().__init__(name="auto-close", daemon=True)
-        self.app = app
-        self.interval = interval
-        self.stopped = threading.Event()
-
-    def run(self) -> None:
-        while not self.stopped.wait(self.interval):
-            try:
-                run_auto_close(self.app)
-            except Exception:
-                log.exception("auto-close job failed; will retry")
-
-
 def run_auto_close(app: FastAPI) -> int:
     settings: Settings = app.state.settings
     with session_scope(app.state.engine) as session:
@@ -169,13 +153,25 @@ def create_app(
         app.state.model = model or load_model(settings.model_dir)
         with session_scope(engine) as session:
             service.seed_queues(session, app.state.model)
-        job = AutoCloseJob(app, settings.job_interval_seconds)
+        jobs = BackgroundJobs(
+            engine,
+            app.state.sla,
+            app.state.clock,
+            monitor_interval=settings.sla_monitor_interval_seconds,
+            auto_close_after=dt.timedelta(hours=settings.auto_close_after_hours),
+            auto_close_interval=settings.job_interval_seconds,
+        )
+        app.state.jobs = jobs
+        app.state.hub = EventHub(engine)
+        await app.state.hub.start()
         if run_jobs:
-            job.start()
+            jobs.start()
         try:
             yield
         finally:
-            job.stopped.set()
+            await app.state.hub.stop()
+            if run_jobs:
+                jobs.stop()
             engine.dispose()
 
     app = FastAPI(
@@ -191,6 +187,7 @@ def create_app(
     app.state.metrics = Metrics()
     app.state.rate_limiter = RateLimiter(settings.anonymous_inquiries_per_minute, settings.anonymous_burst)
     app.include_router(routes.router)
+    app.include_router(supervision.router)
     _install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.state.metrics.install(app)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from sqlmodel import Session
@@ -38,6 +38,7 @@ from tickets.schemas import (
     InquiryOut,
     MessageIn,
     MessageOut,
+    QueueOut,
     RerouteIn,
     ResolveIn,
     SlaMetricOut,
@@ -188,14 +189,24 @@ async def list_tickets(
     queue: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")] = None,
     assignee: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     channel: Annotated[Channel | None, Query()] = None,
+    sla: Annotated[Literal["breached", "at_risk"] | None, Query(description="Only breached / at-risk")] = None,
+    sort: Annotated[Literal["sla", "newest"], Query(description="sla: closest to a breach first")] = "sla",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    cursor: Annotated[str | None, Query(max_length=80, description="next_cursor of the previous page")] = None,
 ) -> TicketPage:
-    """Tickets matching the filters, newest first; follow ``next_cursor`` for the next page."""
-    flt = service.TicketFilter(status=status, queue=queue, assignee=assignee, channel=channel)
+    """Tickets matching the filters, the one closest to breaching its SLA first (``sort=newest``:
+    newest first); follow ``next_cursor`` for the next page."""
+    flt = service.TicketFilter(status=status, queue=queue, assignee=assignee, channel=channel, sla=sla)
     with transaction(request) as session:
-        rows, next_cursor = service.list_tickets(session, flt, limit, cursor)
+        rows, next_cursor = service.list_tickets(session, flt, limit, cursor, sort)
         return TicketPage(items=[TicketSummaryOut(**summary(t, now)) for t in rows], next_cursor=next_cursor)
+
+
+@router.get("/queues", response_model=list[QueueOut], tags=["tickets"])
+async def list_queues(request: Request, caller: Staff) -> list[QueueOut]:
+    """Each queue with its open, pending, breached and at-risk ticket counts."""
+    with transaction(request) as session:
+        return [QueueOut(**row) for row in service.queue_counts(session)]
 
 
 TicketId = Annotated[int, Path(ge=1, le=MAX_ID, description="Ticket id")]

@@ -89,6 +89,17 @@ def authenticate(connection: Connection, authorization: str | None) -> Principal
     return Principal(row.role, user_id=row.id)
 
 
+def identity_signature(secret: str, external_id: str) -> str:
+    """What a host site computes to vouch for its logged-in customer: hex HMAC-SHA256(secret, id)."""
+    return hmac.new(secret.encode(), external_id.encode(), hashlib.sha256).hexdigest()
+
+
+def identity_is_signed(secret: str | None, external_id: str | None, signature: str | None) -> bool:
+    if not secret or not external_id or not signature:
+        return False
+    return hmac.compare_digest(identity_signature(secret, external_id), signature.lower())
+
+
 def create_user(session: Session, name: str, role: str, now: dt.datetime) -> tuple[User, str]:
     """Create a staff user and return it with its token, which is shown once and never stored."""
     if role not in ROLES:

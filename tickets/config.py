@@ -31,6 +31,9 @@ class Settings(BaseSettings):
 
     anonymous_inquiries_per_minute: int = Field(default=20, ge=1, description="Per client address, anonymous only")
     anonymous_burst: int = Field(default=10, ge=1)
+    widget_secret: str | None = Field(
+        default=None, min_length=16, description="Site secret for signed customer identities from the widget"
+    )
     trust_forwarded_for: bool = Field(default=False, description="Take the client address from X-Forwarded-For")
 
     sla_policy_file: Path | None = Field(

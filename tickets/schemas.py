@@ -39,6 +39,12 @@ class CustomerIn(_Request):
     phone: Text | None = Field(default=None, max_length=50)
     email: Text | None = Field(default=None, max_length=320)
     external_id: Text | None = Field(default=None, max_length=200)
+    signature: Text | None = Field(
+        default=None,
+        max_length=128,
+        description="Hex HMAC-SHA256 of external_id with the site secret (TRIAGE_WIDGET_SECRET); "
+        "an unsigned or badly signed identity is treated as anonymous",
+    )
 
 
 class InquiryIn(_Request):

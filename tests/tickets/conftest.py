@@ -21,7 +21,7 @@ from tickets.api.app import create_app
 from tickets.auth import create_user
 from tickets.config import Settings
 from tickets.db import make_engine, session_scope, upgrade
-from triage import TriageModel, load_model
+from triage import TriageModel
 
 PG_URL = os.environ.get("TRIAGE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 T0 = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)
@@ -38,11 +38,6 @@ def _postgres_reason() -> str | None:
 
 
 POSTGRES_MISSING = _postgres_reason()
-
-
-@pytest.fixture(scope="session")
-def model() -> TriageModel:
-    return load_model(os.environ.get("TRIAGE_MODEL_DIR") or None)
 
 
 def _fresh_postgres() -> tuple[str, str]:
@@ -136,10 +131,10 @@ class LiveServer:
         self.thread.join(timeout=10)
 
 
-def start_server(database_url: str, model: TriageModel, **settings: Any) -> LiveServer:
+def start_server(database_url: str, model: TriageModel, *, run_jobs: bool = False, **settings: Any) -> LiveServer:
     clock = Clock()
     config_settings = Settings(database_url=database_url, **settings)
-    app = create_app(config_settings, model=model, clock=clock, run_jobs=False)
+    app = create_app(config_settings, model=model, clock=clock, run_jobs=run_jobs)
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -11,12 +11,13 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine, text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tickets import service
-from tickets.api import routes, supervision
+from tickets.api import pages, routes, supervision
 from tickets.api.deps import MetricsReader
 from tickets.api.ratelimit import RateLimiter
 from tickets.config import Settings, get_settings
@@ -188,6 +189,8 @@ def create_app(
     app.state.rate_limiter = RateLimiter(settings.anonymous_inquiries_per_minute, settings.anonymous_burst)
     app.include_router(routes.router)
     app.include_router(supervision.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=pages.WEB), name="static")
     _install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.state.metrics.install(app)

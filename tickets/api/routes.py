@@ -23,6 +23,7 @@ from tickets.api.deps import (
     TriageCaller,
     transaction,
 )
+from tickets.auth import identity_is_signed
 from tickets.config import Settings
 from tickets.errors import Forbidden, InvalidInput
 from tickets.models import Ticket
@@ -154,6 +155,8 @@ async def create_inquiry(
     if len(body.text) > settings.max_text_chars:
         raise InvalidInput(f"'text' is longer than {settings.max_text_chars} characters", field="text")
     info = body.customer or None
+    customer = service.CustomerInfo(**info.model_dump(exclude={"signature"})) if info else service.CustomerInfo()
+    signed = info is not None and identity_is_signed(settings.widget_secret, info.external_id, info.signature)
     with transaction(request) as session:
         created = service.create_inquiry(
             session,
@@ -162,8 +165,8 @@ async def create_inquiry(
             service.NewInquiry(
                 channel=body.channel,
                 text=body.text,
-                customer=service.CustomerInfo(**info.model_dump()) if info else service.CustomerInfo(),
-                trusted_identity=caller.role in ("integration", "admin"),
+                customer=customer,
+                trusted_identity=caller.role in ("integration", "admin") or signed,
                 existing_customer_id=caller.customer_id if caller.role == "customer" else None,
             ),
             now,
@@ -200,6 +203,12 @@ async def list_tickets(
     with transaction(request) as session:
         rows, next_cursor = service.list_tickets(session, flt, limit, cursor, sort)
         return TicketPage(items=[TicketSummaryOut(**summary(t, now)) for t in rows], next_cursor=next_cursor)
+
+
+@router.get("/taxonomy", tags=["triage"])
+async def taxonomy(caller: Staff, model: ModelDep) -> dict[str, Any]:
+    """Intents, queues and FAQ answers of the model in use (for rerouting and inserting answers)."""
+    return {**model.taxonomy.to_dict(), "model_version": model.version}
 
 
 @router.get("/queues", response_model=list[QueueOut], tags=["tickets"])

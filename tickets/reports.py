@@ -8,6 +8,7 @@ for zones without daylight saving such as China's.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -16,7 +17,7 @@ from sqlalchemy import Connection, Float, and_, case, cast, func, literal_column
 from sqlalchemy.sql import ColumnElement
 
 from tickets.errors import InvalidInput
-from tickets.models import events_table, tickets_table, users_table
+from tickets.models import tickets_table, users_table
 
 GroupBy = Literal["channel", "queue", "agent", "day"]
 T = tickets_table.c
@@ -82,29 +83,47 @@ def _in_period(period: Period) -> ColumnElement[bool]:
     return and_(T.created_at >= period.start, T.created_at < period.end)
 
 
+def _bucket(seconds: Any) -> ColumnElement[Any]:
+    """Histogram bucket of a first-response time: 0.1 s below 100 s, 1 s below 1 h, 1 min above."""
+    return case(
+        (seconds < 100, func.round(seconds * 10) / 10),
+        (seconds < 3600, func.round(seconds)),
+        else_=func.round(seconds / 60) * 60,
+    )
+
+
 def _percentiles(
     connection: Connection, key: ColumnElement[Any], where: ColumnElement[bool]
 ) -> dict[Any, tuple[float | None, float | None]]:
-    """Median and p90 (nearest rank) of first-response seconds per group, with window functions."""
+    """Median and p90 of first-response seconds per group (nearest rank).
+
+    Computed from a histogram aggregated in SQL rather than by sorting every ticket: exact to the
+    bucket (0.1 s under 100 s, 1 s under an hour, a minute beyond), which keeps a month of a
+    million tickets well under a second.
+    """
     seconds = T.first_response_seconds
-    ranked = (
-        select(
-            key.label("g"),
-            seconds.label("s"),
-            func.row_number().over(partition_by=key, order_by=seconds).label("rn"),
-            func.count().over(partition_by=key).label("n"),
-        )
-        .where(where, seconds.is_not(None))
-        .subquery()
-    )
+    bucket = _bucket(seconds)
     rows = connection.execute(
-        select(
-            ranked.c.g,
-            func.min(case((ranked.c.rn >= ranked.c.n * 0.5, ranked.c.s))),
-            func.min(case((ranked.c.rn >= ranked.c.n * 0.9, ranked.c.s))),
-        ).group_by(ranked.c.g)
+        select(key.label("g"), bucket.label("b"), func.count().label("n"))
+        .where(where, seconds.is_not(None))
+        .group_by(key, bucket)
+        .order_by(key, bucket)
     )
-    return {row[0]: (row[1], row[2]) for row in rows}
+    histograms: dict[Any, list[tuple[float, int]]] = {}
+    for row in rows:
+        histograms.setdefault(row.g, []).append((float(row.b), int(row.n)))
+    return {group: (_rank(h, 0.5), _rank(h, 0.9)) for group, h in histograms.items()}
+
+
+def _rank(histogram: list[tuple[float, int]], share: float) -> float | None:
+    total = sum(n for _, n in histogram)
+    wanted = math.ceil(share * total)
+    running = 0
+    for value, n in histogram:
+        running += n
+        if running >= wanted:
+            return value
+    return None
 
 
 def sla_report(connection: Connection, period: Period, group_by: GroupBy) -> list[dict[str, Any]]:
@@ -163,10 +182,7 @@ def _rate(part: int | None, whole: int | None) -> float | None:
 
 def kpi_report(connection: Connection, period: Period, keywords: list[dict[str, Any]]) -> dict[str, Any]:
     in_period = _in_period(period)
-    auto_replied = (
-        select(events_table.c.ticket_id).where(events_table.c.type == "ticket.auto_replied").scalar_subquery()
-    )
-    was_auto_replied = T.id.in_(auto_replied)
+    was_auto_replied = T.auto_replied.is_(True)
     row = connection.execute(
         select(
             func.count().label("total"),

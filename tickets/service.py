@@ -153,6 +153,7 @@ def create_inquiry(
         "priority": decision.priority,
         "confidence": decision.confidence,
         "faq_id": decision.faq_id,
+        "auto_replied": auto_reply,
         "model_version": decision.model_version,
         "explanation": decision.explanation,
         "escalation_level": 0,

@@ -18,6 +18,25 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+# The covering index of the report queries (see tickets/models.py).
+REPORT_COLUMNS = [
+    "created_at",
+    "channel",
+    "queue",
+    "assignee_id",
+    "intent",
+    "status",
+    "close_reason",
+    "auto_replied",
+    "first_response_state",
+    "first_response_seconds",
+    "rating",
+    "reopen_count",
+    "handed_over_at",
+    "resolved_at",
+]
+
+
 def upgrade() -> None:
     op.create_table(
         "job_cursors",
@@ -60,6 +79,7 @@ def upgrade() -> None:
         batch_op.create_foreign_key(batch_op.f("fk_events_message_id_messages"), "messages", ["message_id"], ["id"])
 
     with op.batch_alter_table("tickets", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("auto_replied", sa.Boolean(), nullable=False, server_default=sa.false()))
         batch_op.add_column(sa.Column("sla_policy", sa.String(length=100), nullable=True))
         batch_op.add_column(sa.Column("sla_due_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("sla_check_at", sa.DateTime(timezone=True), nullable=True))
@@ -83,10 +103,15 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("resolution_used_seconds", sa.Float(), nullable=False, server_default="0"))
         batch_op.drop_index(batch_op.f("ix_tickets_first_response_due"))
         batch_op.create_index("ix_tickets_created_at", ["created_at"], unique=False)
+        batch_op.create_index("ix_tickets_report", REPORT_COLUMNS, unique=False)
         batch_op.create_index("ix_tickets_sla_check_at", ["sla_check_at"], unique=False)
         batch_op.create_index("ix_tickets_status_sla_due_at", ["status", "sla_due_at"], unique=False)
 
-    # Tickets written before SLA clocks existed: derive the first-response clock from 0001's columns.
+    # Tickets written before these columns existed: derive them from 0001's columns and events.
+    op.execute(
+        "UPDATE tickets SET auto_replied = TRUE WHERE id IN "
+        "(SELECT ticket_id FROM events WHERE type = 'ticket.auto_replied')"
+    )
     op.execute(
         """
         UPDATE tickets SET
@@ -108,6 +133,7 @@ def downgrade() -> None:
     with op.batch_alter_table("tickets", schema=None) as batch_op:
         batch_op.drop_index("ix_tickets_status_sla_due_at")
         batch_op.drop_index("ix_tickets_sla_check_at")
+        batch_op.drop_index("ix_tickets_report")
         batch_op.drop_index("ix_tickets_created_at")
         batch_op.create_index(batch_op.f("ix_tickets_first_response_due"), ["first_response_due_at"], unique=False)
         batch_op.drop_column("resolution_used_seconds")
@@ -131,6 +157,7 @@ def downgrade() -> None:
         batch_op.drop_column("sla_check_at")
         batch_op.drop_column("sla_due_at")
         batch_op.drop_column("sla_policy")
+        batch_op.drop_column("auto_replied")
 
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("fk_events_message_id_messages"), type_="foreignkey")

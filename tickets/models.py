@@ -85,7 +85,6 @@ class Ticket(SQLModel, table=True):
         Index("ix_tickets_status_resolved_at", "status", "resolved_at"),
         Index("ix_tickets_sla_check_at", "sla_check_at"),
         Index("ix_tickets_status_sla_due_at", "status", "sla_due_at"),
-        Index("ix_tickets_created_at", "created_at"),
         # Covering index of the report queries: a month of a million tickets is aggregated from
         # this narrow index instead of the wide rows.
         Index(

@@ -35,6 +35,7 @@ from triage import Decision, TriageModel
 from triage.ack import is_acknowledgement
 
 MAX_ESCALATION = 2
+NEW_CUSTOMER_TIER = "standard"
 # Compiled once: building an INSERT per request costs more than running it.
 _INSERT_CUSTOMER = insert(customers_table).returning(customers_table.c.id)
 _INSERT_TICKET = insert(tickets_table).returning(tickets_table.c.id)
@@ -95,7 +96,7 @@ def _customer_id(session: Session, info: CustomerInfo, trusted: bool, now: dt.da
         "name": info.name,
         "phone": info.phone,
         "email": info.email,
-        "tier": "standard",
+        "tier": NEW_CUSTOMER_TIER,
         "created_at": now,
     }
     return int(
@@ -138,7 +139,8 @@ def create_inquiry(
         customer_id = _customer_id(session, inquiry.customer, inquiry.trusted_identity, now)
     token = new_token(CUSTOMER_PREFIX)
     status = Status.AUTO_REPLIED if auto_reply else Status.OPEN
-    tier = _tier(session, customer_id)
+    known = inquiry.existing_customer_id is not None or inquiry.trusted_identity
+    tier = _tier(session, customer_id) if known else NEW_CUSTOMER_TIER
     sla_columns, sla_changes = sla.initial_columns(
         inquiry.channel, decision.queue, decision.priority, tier, now, handed_over=not auto_reply
     )

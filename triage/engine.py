@@ -77,15 +77,16 @@ class TriageModel:
         self.manifest = manifest
         self.version = str(manifest.get("model_version", "unsaved"))
         self._features = featurizer.features()
+        self._is_char = np.array([f[0] == CHAR for f in self._features], dtype=bool)
 
     def classify(self, text: str) -> Decision:
         if not isinstance(text, str) or not text.strip():
             raise EmptyTextError()
         text = text[:MAX_CLASSIFY_CHARS]
-        indices, values, _ = self.featurizer.transform_one(text)
+        indices, values, words = self.featurizer.transform_one(text)
         intent_p = self.intent_model.proba_one(indices, values)
         faq_p = self.faq_model.proba_one(indices, values) if self.faq_model else None
-        return self._decide(text, indices, values, intent_p, faq_p)
+        return self._decide(text, indices, values, intent_p, faq_p, words)
 
     def classify_many(self, texts: Sequence[str]) -> list[Decision]:
         """Batch classification: one matrix product per model instead of one per message."""
@@ -117,6 +118,7 @@ class TriageModel:
         values: FloatArray,
         intent_p: FloatArray,
         faq_p: FloatArray | None,
+        words: list[str] | None = None,
     ) -> Decision:
         best = int(np.argmax(intent_p))
         intent = self.intent_model.classes[best]
@@ -153,7 +155,7 @@ class TriageModel:
             terms = self._explain(indices, values, self.faq_model, faq_index)
         else:
             terms = self._explain(indices, values, self.intent_model, best)
-        priority, priority_terms = self.priority_rules.decide(intent, text)
+        priority, priority_terms = self.priority_rules.decide(intent, text, words)
         return Decision(
             intent=intent,
             intent_name=self.taxonomy.intents[intent].name if intent in self.taxonomy.intents else intent,
@@ -177,7 +179,7 @@ class TriageModel:
             return []
         weights = model.contributions(indices, values, class_index)
         # Whole words read better to an agent than character n-grams; those only fill up.
-        is_char = np.array([self._features[i][0] == CHAR for i in indices])
+        is_char = self._is_char[indices]
         order = np.lexsort((-weights, is_char))
         terms: list[str] = []
         for position in order:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -85,14 +86,15 @@ class PriorityRules:
     def from_file(cls, path: Path) -> PriorityRules:
         return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
 
-    def decide(self, intent: str, text: str) -> tuple[str, list[str]]:
+    def decide(self, intent: str, text: str, words: Sequence[str] | None = None) -> tuple[str, list[str]]:
         """Return the priority and the configured words that raised it.
 
         Words match whole segmented words or runs of them (垃圾 is not found in 垃圾桶, 12315 not
         in an order number), after the same folding the model's input gets (律師 -> 律师, １２３１５ -> 12315).
+        ``words`` are the message's words if the caller has segmented it already (the engine has).
         """
         level = PRIORITIES.index(self.intent_base.get(intent, self.default))
-        present = _word_runs(_SEGMENTER.cut(fold(text)))
+        present = _word_runs(list(words) if words is not None else _SEGMENTER.cut(fold(text)))
         anger = [w for w, folded in self._anger if folded in present]  # type: ignore[attr-defined]
         escalation = [w for w, folded in self._escalation if folded in present]  # type: ignore[attr-defined]
         level += min(len(anger) + len(escalation), self.max_raise)

@@ -39,7 +39,7 @@
     open: "人工客服马上为您服务",
     pending_customer: "客服已回复，请查看",
     resolved: "客服已处理完毕，待您确认",
-    closed: "本次会话已结束"
+    closed: "已结束"
   };
   var STARS = ["非常不满意", "不满意", "一般", "满意", "非常满意"];
 
@@ -154,6 +154,13 @@
       }
     }
     log.insertBefore(node, before);
+    if (message.author_type === "customer") {
+      // The stream can bring our own message back before its POST has answered.
+      var echo = Array.prototype.find.call(log.querySelectorAll(".tw-pending.tw-from-me"), function (item) {
+        return item.querySelector(".tw-bubble").textContent === message.body;
+      });
+      if (echo) echo.remove();
+    }
     if (message.author_type === "agent") state.hasAgent = true;
     scrollDown();
     return true;
@@ -215,6 +222,10 @@
     input.placeholder = state.status === "closed"
       ? "有新的问题？直接输入，我们为您开启新的咨询"
       : "请输入您的问题（Enter 发送，Shift+Enter 换行）";
+    // Rebuild the action card only when it changes (keeps a half-written rating comment).
+    var mode = rating.open ? "rating" : state.status + ":" + state.rating;
+    if (actions.dataset.mode === mode) return;
+    actions.dataset.mode = mode;
     actions.replaceChildren();
     if (rating.open) {
       actions.appendChild(ratingCard());
@@ -355,8 +366,8 @@
     try {
       if (await loadTicket()) startStream();
     } catch (e) {
-      startStream(); // the stream replays the conversation from the start (Last-Event-ID 0)
-      state.lastEventId = 0;
+      state.lastEventId = 0; // the stream replays the whole conversation
+      startStream();
     }
   }
 
@@ -368,8 +379,13 @@
       if (signature) body.customer.signature = signature;
     }
     // After a closed conversation the old token links the new question to the same customer.
-    var result = await api("POST", "inquiries", body, state.token || null);
-    if (result.status === 401 && state.token) result = await api("POST", "inquiries", body, null);
+    var result = null;
+    try {
+      result = await api("POST", "inquiries", body, state.token || null);
+      if (result.status === 401 && state.token) result = await api("POST", "inquiries", body, null);
+    } finally {
+      if (!result) pending.remove();
+    }
     if (result.status !== 201) {
       pending.remove();
       throw result;
@@ -398,8 +414,12 @@
 
   async function sendMessage(text) {
     var pending = addPending("customer", "text", text);
-    var result = await api("POST", "tickets/" + state.ticketId + "/messages", { body: text });
-    pending.remove();
+    var result;
+    try {
+      result = await api("POST", "tickets/" + state.ticketId + "/messages", { body: text });
+    } finally {
+      pending.remove();
+    }
     if (result.status === 201) {
       addMessage(result.data);
       return;

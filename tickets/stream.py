@@ -27,6 +27,7 @@ POLL_SECONDS = 0.2
 BATCH = 1000
 QUEUE_LIMIT = 5000
 HEARTBEAT_SECONDS = 15.0
+IDLE_RESYNC_POLLS = 10
 # What a customer's own stream shows: the conversation and the status, never internal details.
 CUSTOMER_TYPES = frozenset(
     {
@@ -130,6 +131,7 @@ class EventHub:
         self.engine = engine
         self.subscribers: set[Subscription] = set()
         self.last_id = 0
+        self._idle_polls = 0
         self._task: asyncio.Task[None] | None = None
 
     def fetch_after(self, after_id: int, limit: int = BATCH, ticket_id: int | None = None) -> list[dict[str, Any]]:
@@ -160,6 +162,10 @@ class EventHub:
         while True:
             await asyncio.sleep(POLL_SECONDS)
             if not self.subscribers:
+                self._idle_polls += 1
+                if self._idle_polls % IDLE_RESYNC_POLLS == 0:
+                    # Nobody listening: keep the position current instead of reading history later.
+                    self.last_id = await asyncio.to_thread(self.latest_id)
                 continue
             try:
                 events = await asyncio.to_thread(self.fetch_after, self.last_id)
@@ -182,7 +188,8 @@ class EventHub:
         sub = Subscription(flt)
         self.subscribers.add(sub)
         try:
-            sent = self.last_id if after_id is None else after_id
+            # A new client starts from now: what happened before it connected is not news.
+            sent = await asyncio.to_thread(self.latest_id) if after_id is None else after_id
             if after_id is not None:
                 while True:
                     backlog = await asyncio.to_thread(self.fetch_after, sent, BATCH, flt.ticket_id)

@@ -26,6 +26,14 @@ Listener = Annotated[Principal, role("agent", "supervisor", "customer")]
 Admin = Annotated[Principal, role("admin")]
 
 
+@router.get("/me", tags=["auth"])
+async def whoami(
+    caller: Annotated[Principal, role("agent", "supervisor", "integration", "admin", "customer")],
+) -> dict[str, Any]:
+    """Who the token belongs to: its role, and the user or ticket it opens."""
+    return {"role": caller.role, "user_id": caller.user_id, "ticket_id": caller.ticket_id}
+
+
 @router.get("/sla/policies", tags=["sla"])
 async def sla_policies(caller: PolicyReader, sla: SlaDep) -> dict[str, Any]:
     """The policies in force, in match order (the first that fits a ticket applies)."""

@@ -122,15 +122,16 @@ class SlaTracker:
         state = self._state(ticket)
         changes = []
         for metric in ("first_response", "next_response"):
-            was_active = state[metric].active
             state[metric], moment = clocks.stop(state[metric], now)
             if moment:
                 changes.append(SlaChange(metric, moment))
-            if metric == "first_response" and was_active:
-                policy = self.policy_for(ticket)
-                started = state[metric].started_at
-                if policy is not None and started is not None:
-                    ticket.first_response_seconds = policy.calendar.elapsed(started, now)
+        # The first person's response is timed even when it came after the breach (reports'
+        # median and p90 must include the late ones).
+        started = state["first_response"].started_at
+        if ticket.first_response_at is None and ticket.first_response_seconds is None and started is not None:
+            policy = self.policy_for(ticket)
+            if policy is not None:
+                ticket.first_response_seconds = policy.calendar.elapsed(started, now)
         self._apply(ticket, state)
         return changes
 

@@ -79,7 +79,6 @@
     intervals: [],
     timers: new Map(), // timer element -> { deadline (browser ms), mode }
     trend: null,
-    reportDates: null,
   };
 
   // ------------------------------------------------------------------ small helpers
@@ -115,10 +114,11 @@
   function duration(seconds) {
     if (seconds === null || seconds === undefined) return '—';
     if (seconds < 10) return `${seconds.toFixed(1)} 秒`;
-    if (seconds < 60) return `${Math.round(seconds)} 秒`;
+    if (seconds < 59.5) return `${Math.round(seconds)} 秒`;
     if (seconds < 3600) {
-      const m = Math.floor(seconds / 60);
-      const s = Math.round(seconds - m * 60);
+      const whole = Math.round(seconds);
+      const m = Math.floor(whole / 60);
+      const s = whole % 60;
       return s ? `${m} 分 ${s} 秒` : `${m} 分钟`;
     }
     if (seconds < 86400) return `${(seconds / 3600).toFixed(1)} 小时`;
@@ -206,6 +206,7 @@
   }
 
   function api(path) {
+    if (!state.token) return Promise.reject(new ApiError(-1, 'signed out'));
     const generation = state.generation;
     return request(path, state.token).then((body) => {
       if (generation !== state.generation) throw new ApiError(-1, 'stale');
@@ -327,18 +328,16 @@
     $('global-error').hidden = true;
   }
 
-  /** Run ``work`` at most once per ``gap`` ms; a request during a run schedules one more run. */
+  /** Run ``work`` at most once per ``gap`` ms and never twice at once; ``schedule(true)`` runs it now
+   * (or right after the run in progress). */
   function throttled(work, gap) {
     let timer = null;
     let running = false;
     let again = false;
+    let urgent = false;
     let last = 0;
     async function run() {
       timer = null;
-      if (running) {
-        again = true;
-        return;
-      }
       running = true;
       last = Date.now();
       try {
@@ -350,12 +349,19 @@
       } finally {
         running = false;
         if (again) {
+          const now = urgent;
           again = false;
-          schedule(false);
+          urgent = false;
+          schedule(now);
         }
       }
     }
     function schedule(now) {
+      if (running) {
+        again = true;
+        urgent = urgent || Boolean(now);
+        return;
+      }
       if (timer !== null) {
         if (!now) return;
         clearTimeout(timer);
@@ -388,7 +394,6 @@
       state.policies ? Promise.resolve(state.policies) : get('/sla/policies'),
     ]);
     state.policies = policies;
-    state.reportDates = { today, periodFrom };
     renderKpi(kpi, periodSla.groups, periodFrom);
     renderChannels(todaySla.groups, weekSla.groups);
     state.trend = { groups: trend.groups, from: trendFrom, today };
@@ -424,10 +429,10 @@
     setKpi('median_first_response_seconds', duration(kpi.median_first_response_seconds),
       `P90 ${duration(kpi.p90_first_response_seconds)}`, '从进入人工队列到首次人工回复（电话为接通）的时长');
     setKpi('auto_reply_rate', pct(kpi.auto_reply_rate), 'FAQ 自动答复的工单占比');
-    setKpi('auto_reply_acceptance', pct(kpi.auto_reply_acceptance), '自动答复后客户确认已解决');
-    setKpi('resolution_rate', pct(kpi.resolution_rate), '转人工工单中已解决的比例');
-    setKpi('confirmed_closure_rate', pct(kpi.confirmed_closure_rate), '已关闭工单中客户确认的比例');
-    setKpi('reopen_rate', pct(kpi.reopen_rate), '转人工工单中被重新打开的比例');
+    setKpi('auto_reply_acceptance', pct(kpi.auto_reply_acceptance), '客户确认自动答复已解决');
+    setKpi('resolution_rate', pct(kpi.resolution_rate), '转人工后已解决');
+    setKpi('confirmed_closure_rate', pct(kpi.confirmed_closure_rate), '关闭工单中客户确认');
+    setKpi('reopen_rate', pct(kpi.reopen_rate), '转人工后被重新打开');
     const csat = kpi.csat || {};
     setKpi('csat', csat.mean === null || csat.mean === undefined ? '—' : [csat.mean.toFixed(2), ' / 5'],
       csat.ratings ? `好评率 ${pct(csat.share_4_or_5)} · ${csat.ratings} 份评价` : '暂无评价');
@@ -499,8 +504,8 @@
     const byDay = Object.fromEntries(groups.map((g) => [g.day, g]));
     const days = Array.from({ length: TREND_DAYS }, (_, i) => addDays(from, i));
     const width = Math.max(320, box.clientWidth);
-    const height = 196;
-    const m = { top: 12, right: 34, bottom: 26, left: 40 };
+    const height = Math.max(150, box.clientHeight);
+    const m = { top: 12, right: 10, bottom: 24, left: 40 };
     const plotW = width - m.left - m.right;
     const plotH = height - m.top - m.bottom;
     const step = plotW / days.length;
@@ -514,37 +519,41 @@
       root.append(svg('line', { x1: m.left, x2: width - m.right, y1: y, y2: y, class: r === 0 ? 'axis' : 'gridline' }));
       root.append(svg('text', { x: m.left - 6, y: y + 4, class: 'tick', 'text-anchor': 'end' }, `${r * 100}%`));
     }
-    root.append(svg('text', { x: width - m.right + 6, y: m.top + 4, class: 'tick', 'text-anchor': 'start' }, maxVolume));
-    root.append(svg('text', { x: width - m.right + 6, y: m.top + plotH + 4, class: 'tick', 'text-anchor': 'start' }, 0));
 
     const points = [];
     days.forEach((day, i) => {
       const g = byDay[day];
       const volume = g ? g.tickets_with_target : 0;
       if (volume) {
-        const h = (plotH * volume) / maxVolume;
-        const bar = svg('rect', { x: x(i) - step * 0.3, y: m.top + plotH - h, width: step * 0.6, height: h, rx: 2, class: 'vol-bar' });
+        // Volumes use the lower half of the plot, so the compliance line stays readable above them.
+        const h = Math.max(2, (plotH * 0.5 * volume) / maxVolume);
+        const top = m.top + plotH - h;
+        const bar = svg('rect', { x: x(i) - step * 0.28, y: top, width: step * 0.56, height: h, rx: 2, class: 'vol-bar' });
         bar.append(svg('title', {}, `${day}：有目标工单 ${volume}`));
         root.append(bar);
+        root.append(svg('text', { x: x(i), y: top - 3, class: 'vol-label', 'text-anchor': 'middle' }, volume));
       }
       if (i % 2 === (days.length - 1) % 2) {
         const label = day === today ? '今日' : `${day.slice(5, 7)}/${day.slice(8)}`;
-        root.append(svg('text', { x: x(i), y: height - 8, class: day === today ? 'tick today' : 'tick', 'text-anchor': 'middle' }, label));
+        root.append(svg('text', { x: x(i), y: height - 7, class: day === today ? 'tick today' : 'tick', 'text-anchor': 'middle' }, label));
       }
       points.push(g && g.compliance_rate !== null && g.compliance_rate !== undefined ? [i, g] : null);
     });
 
-    let path = '';
-    let pen = false;
+    // Consecutive days are joined by a solid line; days without a verdict by a dashed one.
+    let solid = '';
+    let dashed = '';
+    let previous = null;
     for (const p of points) {
-      if (!p) {
-        pen = false;
-        continue;
-      }
-      path += `${pen ? 'L' : 'M'}${x(p[0]).toFixed(1)},${yRate(p[1].compliance_rate).toFixed(1)}`;
-      pen = true;
+      if (!p) continue;
+      const here = `${x(p[0]).toFixed(1)},${yRate(p[1].compliance_rate).toFixed(1)}`;
+      if (previous && previous.i === p[0] - 1) solid += `L${here}`;
+      else solid += `M${here}`;
+      if (previous && previous.i < p[0] - 1) dashed += `M${previous.at}L${here}`;
+      previous = { i: p[0], at: here };
     }
-    if (path) root.append(svg('path', { d: path, class: 'rate-line' }));
+    if (dashed) root.append(svg('path', { d: dashed, class: 'rate-line gap' }));
+    if (solid) root.append(svg('path', { d: solid, class: 'rate-line' }));
     for (const p of points) {
       if (!p) continue;
       const [i, g] = p;

@@ -16,7 +16,7 @@
   var CHANNEL = { chat: "在线", phone: "电话", email: "邮件", web: "网页" };
   var PRIORITY = { urgent: "紧急", high: "高", normal: "普通", low: "低" };
   var LEVEL = ["部门处理", "跨部门协调组", "管理层"];
-  var CLOCKS = [["first_response", "首次响应"], ["next_response", "再次响应"], ["resolution", "解决"]];
+  var CLOCKS = [["first_response", "首次响应", "首响"], ["next_response", "再次响应", "再响"], ["resolution", "解决", "解决"]];
   var EVENTS = {
     "ticket.created": "创建", "ticket.auto_replied": "FAQ 自动回复", "ticket.queued": "进入队列",
     "ticket.handed_over": "转人工", "ticket.assigned": "认领", "ticket.first_response": "首次响应",
@@ -235,7 +235,7 @@
       if (metric.seconds_left === null || metric.seconds_left === undefined) return;
       var deadline = received + metric.seconds_left * 1000;
       if (!best || deadline < best.deadline) {
-        best = { deadline: deadline, label: pair[1], state: metric.state, target: metric.target_seconds };
+        best = { deadline: deadline, label: pair[1], short: pair[2], state: metric.state, target: metric.target_seconds };
       }
     });
     return best || (paused ? { paused: true } : null);
@@ -251,7 +251,7 @@
       node.classList.add("ag-sla-none");
     } else {
       node.dataset.deadline = String(info.deadline);
-      node.dataset.label = short ? info.label.slice(0, 2) : info.label;
+      node.dataset.label = short && info.short ? info.short : info.label;
       node.dataset.target = String(info.target || 0);
       node.dataset.warned = info.state === "warned" ? "1" : "";
       paintSla(node, Date.now());
@@ -600,11 +600,19 @@
   // ------------------------------------------------------------------ live events
 
   var refreshTimer = null;
+  var queuesTimer = null;
   var detailTimer = null;
 
+  /** Reload the list (and the counts); bursts of events cost one request each. */
   function scheduleRefresh() {
     clearTimeout(refreshTimer);
-    refreshTimer = setTimeout(function () { loadQueues(); loadTickets(); }, 150);
+    refreshTimer = setTimeout(loadTickets, 150);
+    scheduleQueues(150);
+  }
+
+  function scheduleQueues(delay) {
+    if (queuesTimer) return;
+    queuesTimer = setTimeout(function () { queuesTimer = null; loadQueues(); }, delay);
   }
 
   function scheduleDetail() {
@@ -613,7 +621,9 @@
   }
 
   function onEvent(event) {
-    if (event.type.indexOf("ticket.") === 0 || event.type.indexOf("sla.") === 0) scheduleRefresh();
+    var details = event.details || {};
+    if (event.queue === S.queue || details.from_queue === S.queue) scheduleRefresh();
+    else scheduleQueues(400); // another queue: only its counts change
     var mine = S.ticket && S.ticket.id === event.ticket_id;
     if (event.type === "ticket.created" && event.to_status === "open") {
       S.fresh.add(event.ticket_id);

@@ -188,6 +188,8 @@
     scrollDown();
   }
 
+  function handoverText(id) { return "已为您转接人工客服，工单号 #" + id + "，人工客服马上为您服务。"; }
+
   function clearLog() {
     Array.prototype.slice.call(log.children).forEach(function (node) {
       if (!node.classList.contains("tw-welcome")) node.remove();
@@ -242,6 +244,7 @@
       card.appendChild(el("p", "tw-hint", "如有新的问题，直接在下方输入即可。"));
       actions.appendChild(card);
     }
+    scrollDown(); // the card takes room from the log: keep the newest message in view
   }
 
   function choiceCard(question, noText) {
@@ -313,9 +316,11 @@
     try {
       var result = await api("POST", "tickets/" + state.ticketId + "/confirm", body);
       if (result.ok) {
+        var wasAutoReplied = state.status === "auto_replied";
         state.rating = result.data.rating;
         rating.open = false;
         setStatus(result.data.status);
+        if (!resolved && wasAutoReplied) notice("handover", handoverText(state.ticketId));
       } else if (result.status === 409) {
         await loadTicket();
         showError("工单状态已变化，已为您刷新。");
@@ -567,9 +572,8 @@
     }
     var key = "e" + event.id;
     if (event.type === "ticket.assigned") notice(key, "人工客服已接入，正在为您处理。");
-    else if (event.type === "ticket.handed_over") {
-      notice(key, "已为您转接人工客服，工单号 #" + event.ticket_id + "，人工客服马上为您服务。");
-    } else if (event.type === "ticket.resolved") notice(key, "客服已将您的问题标记为已解决。");
+    else if (event.type === "ticket.handed_over") notice("handover", handoverText(event.ticket_id));
+    else if (event.type === "ticket.resolved") notice(key, "客服已将您的问题标记为已解决。");
     else if (event.type === "ticket.reopened" && event.from_status === "resolved") {
       notice(key, "工单已重新打开，客服会继续为您跟进。");
     } else if (event.type === "ticket.closed") notice(key, "会话已结束。");

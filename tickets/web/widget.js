@@ -26,6 +26,8 @@
   var BLUE = "#1668dc";
   var open = false;
   var unread = 0;
+  var locked = false;
+  var savedOverflow = "";
 
   function css(el, styles) { for (var k in styles) el.style.setProperty(k, styles[k]); return el; }
   function make(tag, styles) { return css(document.createElement(tag), styles || {}); }
@@ -83,8 +85,21 @@
         height: "min(620px, calc(100vh - 108px))", "border-radius": "12px"
       });
     }
-    // On a phone the open panel covers the screen; its own close button (and Esc) closes it.
-    css(button, { display: open && phone.matches ? "none" : "flex" });
+    // On a phone the open panel covers the screen (the page behind it does not scroll); its own
+    // close button (and Esc) closes it.
+    var covered = open && phone.matches;
+    css(button, { display: covered ? "none" : "flex" });
+    if (covered !== locked) {
+      locked = covered;
+      if (covered) {
+        savedOverflow = document.documentElement.style.getPropertyValue("overflow");
+        document.documentElement.style.setProperty("overflow", "hidden");
+      } else if (savedOverflow) {
+        document.documentElement.style.setProperty("overflow", savedOverflow);
+      } else {
+        document.documentElement.style.removeProperty("overflow");
+      }
+    }
   }
   function label() {
     button.setAttribute("aria-label", (open ? "关闭" : "打开") + title + (unread ? "（" + unread + " 条新消息）" : ""));

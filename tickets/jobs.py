@@ -1,19 +1,22 @@
 """Background work of a server process: the SLA monitor, auto-close and webhook delivery.
 
-With several processes on PostgreSQL exactly one runs these jobs: the leader, which holds a
-session-level advisory lock on a dedicated connection. If the leader dies its connection closes,
-the lock is released and another process takes over at its next attempt (every
-``LEADER_RETRY_SECONDS``). On SQLite (one process by design) the process is always the leader;
-the jobs are idempotent anyway (rows are re-read under a lock before they change).
+With several processes exactly one runs these jobs: the leader. On PostgreSQL it holds a
+session-level advisory lock on a dedicated connection; on SQLite an exclusive ``flock`` on
+``<database>.leader``. If the leader dies, its connection or file descriptor closes, the lock is
+released and another process takes over at its next attempt (every ``LEADER_RETRY_SECONDS``).
+The jobs are idempotent anyway: rows are re-read under a lock before they change.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import logging
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import IO
 
 from sqlalchemy import Connection, Engine, text
 
@@ -35,15 +38,34 @@ class Leadership:
         self.engine = engine
         self.postgres = engine.dialect.name == "postgresql"
         self._connection: Connection | None = None
+        self._lock_file: IO[bytes] | None = None
         self._next_try = 0.0
         self._lock = threading.Lock()
+        database = engine.url.database if engine.dialect.name == "sqlite" else None
+        self._lock_path = Path(f"{database}.leader") if database and database != ":memory:" else None
 
     @property
     def is_leader(self) -> bool:
-        if not self.postgres:
-            return True
         with self._lock:
-            return self._check()
+            if self.postgres:
+                return self._check()
+            return self._check_file()
+
+    def _check_file(self) -> bool:
+        if self._lock_path is None or self._lock_file is not None:
+            return True
+        if time.monotonic() < self._next_try:
+            return False
+        self._next_try = time.monotonic() + LEADER_RETRY_SECONDS
+        handle = self._lock_path.open("ab")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return False
+        self._lock_file = handle
+        log.info("this process is now the leader: it runs the SLA monitor and background jobs")
+        return True
 
     def _check(self) -> bool:
         if self._connection is not None:
@@ -70,6 +92,9 @@ class Leadership:
             self._release()
 
     def _release(self) -> None:
+        if self._lock_file is not None:
+            self._lock_file.close()  # closing the descriptor releases the flock
+            self._lock_file = None
         if self._connection is not None:
             try:
                 self._connection.close()

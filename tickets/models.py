@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, MetaData, TypeDecorator
+from sqlalchemy import JSON, Column, DateTime, Index, MetaData, TypeDecorator, UniqueConstraint
 from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
 
@@ -222,7 +222,10 @@ class Webhook(SQLModel, table=True):
 
 class WebhookDelivery(SQLModel, table=True):
     __tablename__ = "webhook_deliveries"
-    __table_args__ = (Index("ix_webhook_deliveries_status_next", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_webhook_deliveries_status_next", "status", "next_attempt_at"),
+        UniqueConstraint("webhook_id", "event_id", name="uq_webhook_deliveries_webhook_event"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     webhook_id: int = Field(foreign_key="webhooks.id", index=True)
@@ -244,6 +247,7 @@ class JobCursor(SQLModel, table=True):
 
 
 # Core table handles, for the hot paths that insert rows without the ORM unit of work.
+deliveries_table = WebhookDelivery.__table__  # type: ignore[attr-defined]
 customers_table = Customer.__table__  # type: ignore[attr-defined]
 tickets_table = Ticket.__table__  # type: ignore[attr-defined]
 messages_table = Message.__table__  # type: ignore[attr-defined]

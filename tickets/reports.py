@@ -191,7 +191,12 @@ def kpi_report(connection: Connection, period: Period, keywords: list[dict[str, 
                 case((and_(was_auto_replied, T.handed_over_at.is_(None), T.close_reason == "confirmed"), 1), else_=0)
             ).label("auto_accepted"),
             func.sum(case((T.handed_over_at.is_not(None), 1), else_=0)).label("handed_over"),
-            func.sum(case((T.resolved_at.is_not(None) | (T.status == "closed"), 1), else_=0)).label("resolved"),
+            func.sum(
+                case(
+                    (and_(T.handed_over_at.is_not(None), T.resolved_at.is_not(None) | (T.status == "closed")), 1),
+                    else_=0,
+                )
+            ).label("resolved"),
             func.sum(case((T.status == "closed", 1), else_=0)).label("closed"),
             func.sum(case((T.close_reason == "confirmed", 1), else_=0)).label("confirmed"),
             func.sum(case((T.reopen_count > 0, 1), else_=0)).label("reopened"),

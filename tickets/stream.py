@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,7 @@ BATCH = 1000
 QUEUE_LIMIT = 5000
 HEARTBEAT_SECONDS = 15.0
 IDLE_RESYNC_POLLS = 10
+GAP_WAIT_SECONDS = 2.0
 # What a customer's own stream shows: the conversation and the status, never internal details.
 CUSTOMER_TYPES = frozenset(
     {
@@ -132,6 +134,8 @@ class EventHub:
         self.subscribers: set[Subscription] = set()
         self.last_id = 0
         self._idle_polls = 0
+        self._gap_since: float | None = None
+        self._gap_at = 0
         self._task: asyncio.Task[None] | None = None
 
     def fetch_after(self, after_id: int, limit: int = BATCH, ticket_id: int | None = None) -> list[dict[str, Any]]:
@@ -172,7 +176,7 @@ class EventHub:
             except Exception:
                 log.exception("event hub could not read the event log; retrying")
                 continue
-            for event in events:
+            for event in self._without_gaps(events):
                 self.last_id = event["id"]
                 for sub in list(self.subscribers):
                     if sub.filter.accepts(event):
@@ -182,6 +186,25 @@ class EventHub:
                             # A client this far behind reconnects with Last-Event-ID and is replayed.
                             sub.dropped = True
                             self.subscribers.discard(sub)
+
+    def _without_gaps(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Events up to the first gap in the ids, unless that gap has lasted ``GAP_WAIT_SECONDS``.
+
+        On PostgreSQL two transactions can commit their event ids out of order: id 8 may become
+        visible before id 7. Moving past 7 would lose it, so the hub waits a little for it; a gap
+        that stays is a rolled-back transaction's id and is skipped.
+        """
+        expected = self.last_id + 1
+        for index, event in enumerate(events):
+            if event["id"] != expected:
+                now = time.monotonic()
+                if self._gap_since is None or self._gap_at != expected:
+                    self._gap_since, self._gap_at = now, expected
+                if now - self._gap_since < GAP_WAIT_SECONDS:
+                    return events[:index]
+            expected = event["id"] + 1
+        self._gap_since = None
+        return events
 
     async def stream(self, flt: StreamFilter, after_id: int | None) -> AsyncIterator[str]:
         """SSE text: the backlog after ``after_id`` (if given), then live events, with heartbeats."""

@@ -2,7 +2,8 @@
 
 Delivery never touches the request path: the leader process reads the event log after a stored
 cursor, queues one delivery row per matching webhook (in the same transaction that advances the
-cursor, so each event is queued once), and sends due deliveries outside any transaction.
+cursor; (webhook, event) is unique, so each event is queued once), claims due deliveries and sends
+them outside any transaction, several at a time.
 Receivers verify ``X-Triage-Signature: sha256=<hex HMAC of the raw body with the secret>``.
 """
 
@@ -15,15 +16,18 @@ import json
 import logging
 import secrets
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 from sqlalchemy import Engine
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from tickets.db import session_scope
 from tickets.errors import InvalidInput, NotFound
-from tickets.models import Event, JobCursor, Webhook, WebhookDelivery
+from tickets.models import Event, JobCursor, Webhook, WebhookDelivery, deliveries_table
 
 log = logging.getLogger("tickets.webhooks")
 CURSOR = "webhooks"
@@ -31,6 +35,9 @@ MAX_ATTEMPTS = 10
 MAX_BACKOFF_SECONDS = 3600
 SEND_TIMEOUT_SECONDS = 5.0
 BATCH = 200
+SETTLE_SECONDS = 10.0  # a gap in event ids younger than this may still be filled by a commit (PostgreSQL)
+LEASE_SECONDS = 120.0  # a claimed delivery is not picked again for this long
+SENDERS = 8
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -79,30 +86,59 @@ def payload(event: Event) -> dict[str, Any]:
     }
 
 
+def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    keys = ["webhook_id", "event_id"]
+    if session.get_bind().dialect.name == "postgresql":
+        statement: Any = postgresql_insert(deliveries_table).on_conflict_do_nothing(index_elements=keys)
+    else:
+        statement = sqlite_insert(deliveries_table).on_conflict_do_nothing(index_elements=keys)
+    session.connection().execute(statement, rows)
+
+
 def _enqueue(session: Session, now: dt.datetime) -> None:
-    hooks = session.exec(select(Webhook).where(col(Webhook.active))).all()
-    cursor = session.get(JobCursor, CURSOR)
+    """Queue one delivery per (webhook, event) for events after the cursor.
+
+    On PostgreSQL ids can become visible out of order (a transaction holding id 7 commits after
+    the one holding id 8). Every event after the cursor is queued (queuing again is a no-op:
+    (webhook, event) is unique), but the cursor only moves through consecutive ids, and past a
+    gap only once the gap is ``SETTLE_SECONDS`` old (then it is a rolled-back transaction's id).
+    The cursor row is locked, so concurrent dispatchers take turns.
+    """
+    cursor = session.exec(select(JobCursor).where(JobCursor.name == CURSOR).with_for_update()).first()
     if cursor is None:
         # Start from the present: a new installation does not replay history to its hooks.
         latest = session.exec(select(Event.id).order_by(col(Event.id).desc()).limit(1)).first()
         cursor = JobCursor(name=CURSOR, last_event_id=latest or 0)
+        session.add(cursor)
+        session.flush()
+    hooks = session.exec(select(Webhook).where(col(Webhook.active))).all()
+    settled = now - dt.timedelta(seconds=SETTLE_SECONDS)
     events = session.exec(
         select(Event).where(col(Event.id) > cursor.last_event_id).order_by(col(Event.id)).limit(BATCH)
     ).all()
+    rows = []
+    contiguous = True
     for event in events:
         assert event.id is not None
-        for hook in hooks:
-            if matches(hook.event_types, event.type):
-                assert hook.id is not None
-                session.add(WebhookDelivery(webhook_id=hook.id, event_id=event.id, next_attempt_at=now))
-        cursor.last_event_id = event.id
+        rows += [
+            {"webhook_id": h.id, "event_id": event.id, "status": "pending", "attempts": 0, "next_attempt_at": now}
+            for h in hooks
+            if matches(h.event_types, event.type)
+        ]
+        if event.id != cursor.last_event_id + 1 and event.created_at > settled:
+            contiguous = False  # an earlier id may still commit: keep the cursor before the gap
+        if contiguous:
+            cursor.last_event_id = event.id
+    _insert_ignoring_duplicates(session, rows)
     session.add(cursor)
 
 
-def _send(url: str, secret: str, body: bytes, event_type: str) -> str | None:
+def _send(client: httpx.Client, url: str, secret: str, body: bytes, event_type: str) -> str | None:
     """POST one delivery; returns None on success or the reason it failed."""
     try:
-        response = httpx.post(
+        response = client.post(
             url,
             content=body,
             headers={
@@ -110,7 +146,6 @@ def _send(url: str, secret: str, body: bytes, event_type: str) -> str | None:
                 "X-Triage-Event": event_type,
                 "X-Triage-Signature": signature(secret, body),
             },
-            timeout=SEND_TIMEOUT_SECONDS,
         )
     except httpx.HTTPError as exc:
         return f"{type(exc).__name__}: {exc}"[:500]
@@ -118,34 +153,60 @@ def _send(url: str, secret: str, body: bytes, event_type: str) -> str | None:
 
 
 def dispatch(engine: Engine, now: dt.datetime) -> int:
-    """Queue new events for their webhooks and send what is due. Returns deliveries attempted."""
+    """Queue new events for their webhooks and send what is due. Returns deliveries attempted.
+
+    Due deliveries are claimed first (their next attempt moved a lease ahead, rows locked with
+    SKIP LOCKED), so a second dispatcher running at the same moment never sends them too.
+    """
     with session_scope(engine) as session:
         _enqueue(session, now)
+    with session_scope(engine) as session:
         due = session.exec(
             select(WebhookDelivery, Webhook, Event)
             .join(Webhook, col(Webhook.id) == WebhookDelivery.webhook_id)
             .join(Event, col(Event.id) == WebhookDelivery.event_id)
-            .where(WebhookDelivery.status == "pending", col(WebhookDelivery.next_attempt_at) <= now)
+            .where(
+                WebhookDelivery.status == "pending",
+                col(WebhookDelivery.next_attempt_at) <= now,
+                col(Webhook.active),
+            )
             .order_by(col(WebhookDelivery.id))
             .limit(BATCH)
+            .with_for_update(skip_locked=True, of=WebhookDelivery)
         ).all()
-        jobs = [(d.id, h.url, h.secret, json.dumps(payload(e), ensure_ascii=False).encode(), e.type) for d, h, e in due]
-    results = [(delivery_id, _send(url, secret, body, kind)) for delivery_id, url, secret, body, kind in jobs]
-    if results:
-        with session_scope(engine) as session:
-            for delivery_id, error in results:
-                delivery = session.get(WebhookDelivery, delivery_id)
-                if delivery is None:
-                    continue
-                delivery.attempts += 1
-                if error is None:
-                    delivery.status, delivery.delivered_at = "delivered", now
-                else:
-                    delivery.last_error = error
-                    backoff = min(2**delivery.attempts, MAX_BACKOFF_SECONDS)
-                    delivery.next_attempt_at = now + dt.timedelta(seconds=backoff)
-                    if delivery.attempts >= MAX_ATTEMPTS:
-                        delivery.status = "failed"
-                        log.warning("webhook delivery %s failed for good: %s", delivery_id, error)
-                session.add(delivery)
-    return len(results)
+        jobs = []
+        for delivery, hook, event in due:
+            delivery.next_attempt_at = now + dt.timedelta(seconds=LEASE_SECONDS)
+            session.add(delivery)
+            body = json.dumps(payload(event), ensure_ascii=False).encode()
+            jobs.append((delivery.id, hook.url, hook.secret, body, event.type))
+    if not jobs:
+        return 0
+    # One receiver gets its deliveries in event order; different receivers are served in parallel,
+    # so a slow one does not hold up the others.
+    by_hook: dict[str, list[tuple[Any, ...]]] = {}
+    for job in jobs:
+        by_hook.setdefault(job[1], []).append(job)
+    errors_by_id: dict[int | None, str | None] = {}
+    with httpx.Client(timeout=SEND_TIMEOUT_SECONDS) as client, ThreadPoolExecutor(SENDERS) as pool:
+        for results in pool.map(lambda group: [(j[0], _send(client, *j[1:])) for j in group], by_hook.values()):
+            errors_by_id.update(results)
+    errors = [errors_by_id[job[0]] for job in jobs]
+    with session_scope(engine) as session:
+        for (delivery_id, *_), error in zip(jobs, errors, strict=True):
+            sent = session.get(WebhookDelivery, delivery_id)
+            if sent is None:
+                continue
+            delivery = sent
+            delivery.attempts += 1
+            if error is None:
+                delivery.status, delivery.delivered_at = "delivered", now
+            else:
+                delivery.last_error = error
+                backoff = min(2**delivery.attempts, MAX_BACKOFF_SECONDS)
+                delivery.next_attempt_at = now + dt.timedelta(seconds=backoff)
+                if delivery.attempts >= MAX_ATTEMPTS:
+                    delivery.status = "failed"
+                    log.warning("webhook delivery %s failed for good: %s", delivery_id, error)
+            session.add(delivery)
+    return len(jobs)

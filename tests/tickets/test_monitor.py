@@ -22,7 +22,7 @@ from tests.tickets.conftest import POSTGRES_MISSING, T0, LiveServer, _drop_postg
 from tests.tickets.support import ServeProcess, open_stream, policy_file, start_process, start_server_with_jobs
 from tickets import service
 from tickets.auth import Principal
-from tickets.db import make_engine, session_scope
+from tickets.db import make_engine, session_scope, upgrade
 from tickets.jobs import ADVISORY_LOCK_KEY
 from tickets.models import Event, Ticket
 from tickets.sla.monitor import check_due
@@ -66,9 +66,7 @@ class TestCheckDue:
         assert check_due(db, TRACKER, T0 + s(600)) == 0
         assert per_ticket(db, "sla.breached") == Counter({(i, "first_response"): 1 for i in ids})
 
-    def test_due_times_that_passed_while_no_monitor_ran_are_breached_once(
-        self, db: Engine, model: TriageModel
-    ) -> None:
+    def test_due_times_that_passed_while_no_monitor_ran_are_breached_once(self, db: Engine, model: TriageModel) -> None:
         late = phone_tickets(db, model, T0, 3)
         later = T0 + dt.timedelta(minutes=10)
         fresh = phone_tickets(db, model, later)  # warns at +12 s, due at +15 s
@@ -198,6 +196,7 @@ def postgres_url() -> Iterator[str]:
     if POSTGRES_MISSING:
         pytest.skip(POSTGRES_MISSING)
     url, name = _fresh_postgres()
+    upgrade(url)  # migrated up front: two processes starting together on an empty database race to create it
     try:
         yield url
     finally:
@@ -227,14 +226,17 @@ class TestSingleActiveMonitor:
         processes: dict[str, ServeProcess] = {}
         engine = make_engine(postgres_url)
         try:
-            for name in names:
-                processes[name] = start_process(
-                    f"{postgres_url}?application_name={name}", TRIAGE_SLA_POLICY_FILE=str(policies)
+            with ThreadPoolExecutor(2) as pool:
+                started = pool.map(
+                    lambda name: start_process(
+                        f"{postgres_url}?application_name={name}", TRIAGE_SLA_POLICY_FILE=str(policies)
+                    ),
+                    names,
                 )
+                processes.update(zip(names, started, strict=True))
             wait_for(lambda: len(lock_holders(engine)) == 1, 10, "one process takes the advisory lock")
             [leader] = lock_holders(engine)
-            time.sleep(2.5)  # longer than LEADER_RETRY_SECONDS: the other keeps trying and failing
-            assert lock_holders(engine) == [leader]
+            elected = time.monotonic()
 
             token = make_token(engine, "integration")
 
@@ -249,7 +251,8 @@ class TestSingleActiveMonitor:
 
             ids = [call(names[n % 2], n) for n in range(4)]
             wait_for(lambda: len(sla_events(engine, "sla.breached")) >= 4, 10, "the calls are breached")
-            time.sleep(1)  # several more monitor ticks in both processes
+            time.sleep(max(0.6, elected + 2.5 - time.monotonic()))  # more ticks; the other retried and failed
+            assert lock_holders(engine) == [leader]
             expected = Counter({(i, "first_response"): 1 for i in ids})
             assert per_ticket(engine, "sla.breached") == expected
             assert per_ticket(engine, "sla.warning") == expected
@@ -262,7 +265,7 @@ class TestSingleActiveMonitor:
 
             ids.append(call(survivor, 9))
             wait_for(lambda: len(sla_events(engine, "sla.breached")) >= 5, 10, "the new call is breached")
-            time.sleep(1)
+            time.sleep(0.6)
             assert per_ticket(engine, "sla.breached") == Counter({(i, "first_response"): 1 for i in ids})
         finally:
             for process in processes.values():

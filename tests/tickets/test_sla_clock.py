@@ -28,8 +28,8 @@ BUSINESS = POLICIES.for_ticket("email", "after_sales", "normal").calendar  # typ
 OFFICE = WeeklyHours.parse({"mon-fri": "09:00-12:00,13:30-18:00"})
 
 
-def sh(*args: int) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=SH)  # type: ignore[misc]
+def sh(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> dt.datetime:
+    return dt.datetime(year, month, day, hour, minute, tzinfo=SH)
 
 
 def s(seconds: float) -> dt.timedelta:

@@ -14,7 +14,7 @@ from tickets import reports, webhooks
 from tickets.api.deps import NowDep, SettingsDep, SlaDep, role, transaction
 from tickets.auth import Principal
 from tickets.db import read_only
-from tickets.errors import InvalidInput
+from tickets.errors import NotFound
 from tickets.schemas import ErrorOut, Identifier, Text
 from tickets.stream import StreamFilter
 from triage.keywords import top_keywords
@@ -103,7 +103,7 @@ async def event_stream(
     """
     if caller.role == "customer":
         if ticket_id is not None and ticket_id != caller.ticket_id:
-            raise InvalidInput("a customer token streams its own ticket only", field="ticket_id")
+            raise NotFound(f"no ticket {ticket_id}")
         flt = StreamFilter(ticket_id=caller.ticket_id, customer_view=True)
     else:
         flt = StreamFilter(

@@ -142,9 +142,13 @@ def event_row(
     }
 
 
+_INSERT_EVENTS = insert(events_table)  # built once: it is on every write path
+
+
 def record_many(session: Session, rows: list[dict[str, Any]]) -> None:
     """Insert event rows in one statement; events are never updated, so no ORM objects are needed."""
-    session.connection().execute(insert(events_table), rows)
+    if rows:
+        session.connection().execute(_INSERT_EVENTS, rows)
 
 
 def apply(

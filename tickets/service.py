@@ -11,16 +11,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, func, insert, or_
+from sqlalchemy import Connection, and_, bindparam, case, func, or_, update
 from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, select
 
 from tickets import lifecycle
 from tickets.auth import CUSTOMER_PREFIX, Principal, hash_token, new_token
+from tickets.db import insert_returning_ids
 from tickets.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from tickets.lifecycle import SYSTEM, Action, Actor, Status
 from tickets.models import (
-    Customer,
     Event,
     Message,
     Queue,
@@ -30,17 +30,17 @@ from tickets.models import (
     messages_table,
     tickets_table,
 )
-from tickets.sla.tracking import SlaTracker
+from tickets.sla.tracking import SlaChange, SlaTracker
 from triage import Decision, TriageModel
 from triage.ack import is_acknowledgement
 
 MAX_ESCALATION = 2
 NEW_CUSTOMER_TIER = "standard"
-# Compiled once: building an INSERT per request costs more than running it.
-_INSERT_CUSTOMER = insert(customers_table).returning(customers_table.c.id)
-_INSERT_TICKET = insert(tickets_table).returning(tickets_table.c.id)
-_INSERT_MESSAGE = insert(messages_table).returning(messages_table.c.id)
-_CUSTOMER_TIER = select(customers_table.c.tier).where(customers_table.c.id == bindparam("id"))
+_C = customers_table.c
+_CUSTOMERS_BY_ID = sql_select(_C.id, _C.tier).where(_C.id.in_(bindparam("ids", expanding=True)))
+_CUSTOMERS_BY_EXTERNAL_ID = sql_select(_C.id, _C.external_id, _C.tier).where(
+    _C.external_id.in_(bindparam("keys", expanding=True))
+)
 SUBJECT_CHARS = 80
 
 
@@ -64,6 +64,26 @@ class NewInquiry:
 
 
 @dataclass(frozen=True)
+class PreparedInquiry:
+    """An inquiry that passed its checks and was classified: everything but the database ids.
+
+    Built in the request (``prepare_inquiry``, no database), stored by ``store_inquiries``, alone
+    or together with others in one transaction.
+    """
+
+    caller: Principal
+    inquiry: NewInquiry
+    now: dt.datetime
+    decision: Decision
+    auto_reply: bool
+    customer_token: str
+
+    @property
+    def status(self) -> Status:
+        return Status.AUTO_REPLIED if self.auto_reply else Status.OPEN
+
+
+@dataclass(frozen=True)
 class CreatedInquiry:
     ticket_id: int
     status: str
@@ -81,31 +101,6 @@ def seed_queues(session: Session, model: TriageModel) -> None:
         session.add(row)
 
 
-def _customer_id(session: Session, info: CustomerInfo, trusted: bool, now: dt.datetime) -> int:
-    if trusted and info.external_id:
-        found = session.exec(select(Customer).where(Customer.external_id == info.external_id)).first()
-        if found is not None:
-            for field in ("name", "phone", "email"):
-                if getattr(info, field):
-                    setattr(found, field, getattr(info, field))
-            session.add(found)
-            assert found.id is not None
-            return found.id
-    values = {
-        "external_id": info.external_id if trusted else None,
-        "name": info.name,
-        "phone": info.phone,
-        "email": info.email,
-        "tier": NEW_CUSTOMER_TIER,
-        "created_at": now,
-    }
-    return int(
-        session.connection()
-        .execute(insert(customers_table).values(values).returning(customers_table.c.id))
-        .scalar_one()
-    )
-
-
 def _hand_over(session: Session, ticket: Ticket, sla: SlaTracker, now: dt.datetime) -> None:
     """The ticket reaches a human queue: its SLA clocks start (once; a reopen does not restart them)."""
     if ticket.handed_over_at is None:
@@ -121,10 +116,15 @@ def create_inquiry(
     now: dt.datetime,
     sla: SlaTracker,
 ) -> CreatedInquiry:
-    """Classify, store the ticket with its first message and audit events, auto-reply or queue it.
+    """Classify, store the ticket with its first message and audit events, auto-reply or queue it."""
+    return store_inquiries(session, sla, [prepare_inquiry(model, caller, inquiry, now)])[0]
 
-    The hot path of the service: rows are written with single INSERT statements rather than ORM
-    unit-of-work flushes, which cost several times more per row.
+
+def prepare_inquiry(model: TriageModel, caller: Principal, inquiry: NewInquiry, now: dt.datetime) -> PreparedInquiry:
+    """Check who may send this inquiry and classify it; touches no database.
+
+    Everything that can refuse an inquiry happens here, so an inquiry that reaches
+    ``store_inquiries`` is one the database should accept.
     """
     if inquiry.channel == "phone" and caller.role == "anonymous":
         raise Unauthorized("phone inquiries need the call-centre integration's token (Authorization: Bearer ...)")
@@ -133,29 +133,138 @@ def create_inquiry(
     decision = model.classify(inquiry.text)
     # A caller on the line is waiting for a person: phone never gets an FAQ auto-reply.
     auto_reply = decision.auto_reply and inquiry.channel != "phone"
-    if inquiry.existing_customer_id is not None:
-        customer_id = inquiry.existing_customer_id
-    else:
-        customer_id = _customer_id(session, inquiry.customer, inquiry.trusted_identity, now)
-    token = new_token(CUSTOMER_PREFIX)
-    status = Status.AUTO_REPLIED if auto_reply else Status.OPEN
-    known = inquiry.existing_customer_id is not None or inquiry.trusted_identity
-    tier = _tier(session, customer_id) if known else NEW_CUSTOMER_TIER
-    sla_columns, sla_changes = sla.initial_columns(
-        inquiry.channel, decision.queue, decision.priority, tier, now, handed_over=not auto_reply
-    )
-    row = {
+    return PreparedInquiry(caller, inquiry, now, decision, auto_reply, new_token(CUSTOMER_PREFIX))
+
+
+def store_inquiries(session: Session, sla: SlaTracker, batch: Sequence[PreparedInquiry]) -> list[CreatedInquiry]:
+    """Store prepared inquiries (customers, tickets, messages, events), in the order given.
+
+    The hot path of the service: one multi-row statement per table for the whole batch rather
+    than ORM unit-of-work flushes, which cost several times more per row. The caller owns the
+    transaction; a batch is all stored or, on any error, nothing of it is.
+    """
+    if not batch:
+        return []
+    session.flush()  # a direct caller's pending ORM changes, before the Core statements below
+    connection = session.connection()
+    customers = _resolve_customers(connection, batch)
+    tickets: list[dict[str, Any]] = []
+    sla_changes: list[list[SlaChange]] = []
+    for prepared, (customer_id, tier) in zip(batch, customers, strict=True):
+        decision = prepared.decision
+        sla_columns, changes = sla.initial_columns(
+            prepared.inquiry.channel,
+            decision.queue,
+            decision.priority,
+            tier,
+            prepared.now,
+            handed_over=not prepared.auto_reply,
+        )
+        tickets.append(_ticket_row(prepared, customer_id, sla_columns))
+        sla_changes.append(changes)
+    ticket_ids = insert_returning_ids(connection, tickets_table, tickets)
+
+    # The questions first (message i is inquiry i's), then the FAQ answers of the auto-replied ones.
+    messages = [_message_row(ticket_ids[i], "customer", "text", p.inquiry.text, p.now) for i, p in enumerate(batch)]
+    answered = [i for i, p in enumerate(batch) if p.auto_reply]
+    messages += [
+        _message_row(ticket_ids[i], "system", "auto_reply", batch[i].decision.answer or "", batch[i].now)
+        for i in answered
+    ]
+    message_ids = insert_returning_ids(connection, messages_table, messages)
+    answer_ids = dict(zip(answered, message_ids[len(batch) :], strict=True))
+
+    events: list[dict[str, Any]] = []
+    created: list[CreatedInquiry] = []
+    for i, prepared in enumerate(batch):
+        ticket_id, (customer_id, _), ticket = ticket_ids[i], customers[i], tickets[i]
+        events += _inquiry_events(prepared, ticket_id, customer_id, message_ids[i], answer_ids.get(i))
+        events += sla.event_rows(ticket_id, ticket["sla_policy"], sla_changes[i])
+        answer = prepared.decision.answer if prepared.auto_reply else None
+        created.append(
+            CreatedInquiry(ticket_id, prepared.status.value, prepared.customer_token, prepared.decision, answer)
+        )
+    lifecycle.record_many(session, events)
+    return created
+
+
+def _resolve_customers(connection: Connection, batch: Sequence[PreparedInquiry]) -> list[tuple[int, str | None]]:
+    """The customer id and tier of each inquiry: the caller's own, found by a vouched-for
+    external id (its contact details updated), or a new customer (one per external id per batch)."""
+    own_ids = {p.inquiry.existing_customer_id for p in batch if p.inquiry.existing_customer_id is not None}
+    external = {key for p in batch if (key := _external_id(p))}
+    tiers: dict[int, str] = {}
+    found: dict[str, tuple[int, str]] = {}
+    if own_ids:
+        tiers = {row.id: row.tier for row in connection.execute(_CUSTOMERS_BY_ID, {"ids": sorted(own_ids)})}
+    if external:
+        found = {
+            row.external_id: (row.id, row.tier)
+            for row in connection.execute(_CUSTOMERS_BY_EXTERNAL_ID, {"keys": sorted(external)})
+        }
+    resolved: list[tuple[int, str | None] | int] = []  # an int is an index into ``new_rows``
+    new_rows: list[dict[str, Any]] = []
+    new_by_key: dict[str, int] = {}
+    updates: dict[int, dict[str, str]] = {}
+    for prepared in batch:
+        inquiry = prepared.inquiry
+        if inquiry.existing_customer_id is not None:
+            resolved.append((inquiry.existing_customer_id, tiers.get(inquiry.existing_customer_id)))
+            continue
+        info, key = inquiry.customer, _external_id(prepared)
+        given = {f: v for f in ("name", "phone", "email") if (v := getattr(info, f))}
+        if key is not None and key in found:
+            customer_id, tier = found[key]
+            updates.setdefault(customer_id, {}).update(given)
+            resolved.append((customer_id, tier))
+        elif key is not None and key in new_by_key:
+            new_rows[new_by_key[key]].update(given)
+            resolved.append(new_by_key[key])
+        else:
+            if key is not None:
+                new_by_key[key] = len(new_rows)
+            resolved.append(len(new_rows))
+            new_rows.append(
+                {
+                    "external_id": key,
+                    "name": info.name,
+                    "phone": info.phone,
+                    "email": info.email,
+                    "tier": NEW_CUSTOMER_TIER,
+                    "created_at": prepared.now,
+                }
+            )
+    for customer_id in sorted(updates):  # in id order, so two concurrent batches cannot deadlock
+        if updates[customer_id]:
+            connection.execute(
+                update(customers_table).where(customers_table.c.id == customer_id).values(updates[customer_id])
+            )
+    new_ids = insert_returning_ids(connection, customers_table, new_rows)
+    return [(new_ids[r], NEW_CUSTOMER_TIER) if isinstance(r, int) else r for r in resolved]
+
+
+def _external_id(prepared: PreparedInquiry) -> str | None:
+    """The external id to find or file the customer under: only a vouched-for one counts."""
+    inquiry = prepared.inquiry
+    if inquiry.existing_customer_id is None and inquiry.trusted_identity and inquiry.customer.external_id:
+        return inquiry.customer.external_id
+    return None
+
+
+def _ticket_row(prepared: PreparedInquiry, customer_id: int, sla_columns: dict[str, Any]) -> dict[str, Any]:
+    decision, now, text = prepared.decision, prepared.now, prepared.inquiry.text
+    return {
         "customer_id": customer_id,
-        "customer_token_hash": hash_token(token),
-        "channel": inquiry.channel,
-        "status": status.value,
-        "subject": " ".join(inquiry.text.split())[:SUBJECT_CHARS],
+        "customer_token_hash": hash_token(prepared.customer_token),
+        "channel": prepared.inquiry.channel,
+        "status": prepared.status.value,
+        "subject": " ".join(text.split())[:SUBJECT_CHARS],
         "intent": decision.intent,
         "queue": decision.queue,
         "priority": decision.priority,
         "confidence": decision.confidence,
         "faq_id": decision.faq_id,
-        "auto_replied": auto_reply,
+        "auto_replied": prepared.auto_reply,
         "model_version": decision.model_version,
         "explanation": decision.explanation,
         "escalation_level": 0,
@@ -163,20 +272,21 @@ def create_inquiry(
         "created_at": now,
         "updated_at": now,
         # Reaching a human queue starts the SLA clocks; an auto-reply does not.
-        "handed_over_at": None if auto_reply else now,
+        "handed_over_at": None if prepared.auto_reply else now,
         "first_response_at": None,
         "first_response_seconds": None,
         **sla_columns,
     }
-    ticket_id = int(session.connection().execute(_INSERT_TICKET, row).scalar_one())
+
+
+def _inquiry_events(
+    prepared: PreparedInquiry, ticket_id: int, customer_id: int, question_id: int, answer_id: int | None
+) -> list[dict[str, Any]]:
+    caller, decision, now = prepared.caller, prepared.decision, prepared.now
     author = Actor(caller.role, caller.user_id) if caller.role == "integration" else Actor("customer", customer_id)
-    connection = session.connection()
-    question = _message_row(ticket_id, "customer", "text", inquiry.text, now)
-    question_id = int(connection.execute(_INSERT_MESSAGE, question).scalar_one())
+    channel, status = prepared.inquiry.channel, prepared.status.value
     events = [
-        lifecycle.event_row(
-            ticket_id, "ticket.created", author, now, None, status.value, {"channel": inquiry.channel}, question_id
-        ),
+        lifecycle.event_row(ticket_id, "ticket.created", author, now, None, status, {"channel": channel}, question_id),
         lifecycle.event_row(
             ticket_id,
             "ticket.triaged",
@@ -194,10 +304,7 @@ def create_inquiry(
             },
         ),
     ]
-    answer = decision.answer if auto_reply else None
-    if auto_reply:
-        answer_row = _message_row(ticket_id, "system", "auto_reply", answer or "", now)
-        answer_id = int(connection.execute(_INSERT_MESSAGE, answer_row).scalar_one())
+    if prepared.auto_reply:
         events.append(
             lifecycle.event_row(
                 ticket_id, "ticket.auto_replied", SYSTEM, now, details={"faq_id": decision.faq_id}, message_id=answer_id
@@ -205,14 +312,7 @@ def create_inquiry(
         )
     else:
         events.append(lifecycle.event_row(ticket_id, "ticket.queued", SYSTEM, now, details={"queue": decision.queue}))
-    events += sla.event_rows(ticket_id, sla_columns["sla_policy"], sla_changes)
-    lifecycle.record_many(session, events)
-    return CreatedInquiry(ticket_id, status.value, token, decision, answer)
-
-
-def _tier(session: Session, customer_id: int) -> str | None:
-    row = session.connection().execute(_CUSTOMER_TIER, {"id": customer_id}).first()
-    return row.tier if row else None
+    return events
 
 
 def _message_row(ticket_id: int, author_type: str, kind: str, body: str, now: dt.datetime) -> dict[str, Any]:

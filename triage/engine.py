@@ -180,14 +180,16 @@ class TriageModel:
         weights = model.contributions(indices, values, class_index)
         # Whole words read better to an agent than character n-grams; those only fill up.
         is_char = self._is_char[indices]
-        order = np.lexsort((-weights, is_char))
+        order = np.lexsort((-weights, is_char)).tolist()
+        # Plain lists: indexing a numpy array element by element is several times slower.
+        weight, index = weights.tolist(), indices.tolist()
         terms: list[str] = []
         for position in order:
             if len(terms) >= EXPLANATION_TERMS:
                 break
-            if weights[position] <= 0:
+            if weight[position] <= 0:
                 continue
-            term = display_term(self._features[indices[position]])
+            term = display_term(self._features[index[position]])
             if term and not any(term in t for t in terms):
                 terms = [t for t in terms if t not in term]
                 terms.append(term)

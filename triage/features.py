@@ -63,11 +63,16 @@ def analyze(text: str, segmenter: Segmenter) -> Analysis:
     return Analysis(words=words, features=features)
 
 
+# Placeholders as an agent reads them, by word (``xorder``) and by symbol in the character stream.
+_DISPLAY_NAMES = {sym: f"#{name[1:]}" for name, sym in _PLACEHOLDER_SYMBOLS.items()} | {
+    name: f"#{name[1:]}" for name in _PLACEHOLDER_SYMBOLS
+}
+
+
 def display_term(feature: str) -> str:
     """What an agent reads for a feature: the word, ``退款 到账`` for a bigram, ``#订单号`` for placeholders."""
     body = feature[1:]
-    names = {sym: f"#{name[1:]}" for name, sym in _PLACEHOLDER_SYMBOLS.items()}
-    names.update({name: f"#{name[1:]}" for name in _PLACEHOLDER_SYMBOLS})
+    names = _DISPLAY_NAMES
     parts = [names.get(p, p) for p in body.split("\u2502")]
     if feature[0] == CHAR:
         parts = ["".join(names.get(ch, ch) for ch in body)]
@@ -111,12 +116,9 @@ class TfidfFeaturizer:
     def transform_one(self, text: str) -> tuple[IndexArray, FloatArray, list[str]]:
         """Sparse vector of one text as (indices, values), plus its segmented words."""
         analysis = analyze(text, self.segmenter)
-        vocabulary = self.vocabulary_
-        counts: Counter[int] = Counter()
-        for feature in analysis.features:
-            index = vocabulary.get(feature)
-            if index is not None:
-                counts[index] += 1
+        lookup = self.vocabulary_.get
+        # Counter counts an iterable in C; keys keep the order of first occurrence either way.
+        counts = Counter(index for feature in analysis.features if (index := lookup(feature)) is not None)
         if not counts:
             return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32), analysis.words
         indices = np.fromiter(counts.keys(), dtype=np.int32, count=len(counts))

@@ -33,12 +33,12 @@ from sqlmodel import col, select
 
 from tests.tickets.conftest import LiveServer, make_token
 from tickets import service
-from tickets.auth import Principal, hash_token
+from tickets.auth import Principal, hash_token, revoke_user
 from tickets.batching import InquiryWriter, WriterStopped
 from tickets.db import make_engine, read_only, session_scope
 from tickets.errors import Unauthorized
 from tickets.metrics import Metrics
-from tickets.models import Customer, Event, Message, Ticket
+from tickets.models import Customer, Event, Message, Ticket, User
 from tickets.sla.policy import load_policies
 from tickets.sla.tracking import SlaTracker
 from triage import TriageModel
@@ -169,9 +169,6 @@ class TestConcurrentInquiries:
         integration = make_token(live.engine, "integration")
         assert post(live.base_url, integration, {"channel": "email", "text": "发票开错了"}).status_code == 201
         with session_scope(live.engine) as session:
-            from tickets.auth import revoke_user
-            from tickets.models import User
-
             user = session.exec(select(User).where(User.token_hash == hash_token(integration))).one()
             assert user.id is not None
             revoke_user(session, user.id, dt.datetime.now(dt.UTC))

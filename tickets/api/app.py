@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -20,8 +21,18 @@ from tickets import service
 from tickets.api import pages, routes, supervision
 from tickets.api.deps import MetricsReader
 from tickets.api.ratelimit import RateLimiter
+from tickets.batching import InquiryWriter
 from tickets.config import Settings, get_settings
-from tickets.db import current_revision, head_revision, is_empty, make_engine, read_only, session_scope, upgrade
+from tickets.db import (
+    ReadConnection,
+    current_revision,
+    head_revision,
+    is_empty,
+    make_engine,
+    read_only,
+    session_scope,
+    upgrade,
+)
 from tickets.errors import DomainError, RateLimited, SchemaOutOfDate
 from tickets.jobs import BackgroundJobs
 from tickets.metrics import Metrics
@@ -164,15 +175,20 @@ def create_app(
         )
         app.state.jobs = jobs
         app.state.hub = EventHub(engine)
+        app.state.reader = ReadConnection(engine)
+        app.state.inquiries = InquiryWriter(engine, app.state.sla, metrics=app.state.metrics)
         await app.state.hub.start()
         if run_jobs:
             jobs.start()
+        app.state.inquiries.start()
         try:
             yield
         finally:
+            await asyncio.to_thread(app.state.inquiries.stop)
             await app.state.hub.stop()
             if run_jobs:
                 jobs.stop()
+            app.state.reader.close()
             engine.dispose()
 
     app = FastAPI(

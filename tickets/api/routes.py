@@ -13,10 +13,10 @@ from tickets.api.deps import (
     Agent,
     CallerDep,
     Customer,
+    InquiryDeskDep,
     MessageAuthor,
     ModelDep,
     NowDep,
-    SettingsDep,
     SlaDep,
     Staff,
     StaffOrCustomer,
@@ -142,12 +142,13 @@ async def create_inquiry(
     body: InquiryIn,
     request: Request,
     caller: CallerDep,
-    model: ModelDep,
-    settings: SettingsDep,
-    sla: SlaDep,
-    now: NowDep,
+    desk: InquiryDeskDep,
 ) -> InquiryOut:
-    """A customer's message from the widget (anonymous), or from an integration (email, phone, web)."""
+    """A customer's message from the widget (anonymous), or from an integration (email, phone, web).
+
+    Answered once the ticket is committed.
+    """
+    settings = desk.settings
     if caller.role in ("agent", "supervisor"):
         raise Forbidden("inquiries come from customers, the widget or an integration; agents reply to tickets")
     if caller.role == "anonymous":
@@ -157,21 +158,18 @@ async def create_inquiry(
     info = body.customer or None
     customer = service.CustomerInfo(**info.model_dump(exclude={"signature"})) if info else service.CustomerInfo()
     signed = info is not None and identity_is_signed(settings.widget_secret, info.external_id, info.signature)
-    with transaction(request) as session:
-        created = service.create_inquiry(
-            session,
-            model,
-            caller,
-            service.NewInquiry(
-                channel=body.channel,
-                text=body.text,
-                customer=customer,
-                trusted_identity=caller.role in ("integration", "admin") or signed,
-                existing_customer_id=caller.customer_id if caller.role == "customer" else None,
-            ),
-            now,
-            sla,
-        )
+    created = await desk.writer.create(
+        desk.model,
+        caller,
+        service.NewInquiry(
+            channel=body.channel,
+            text=body.text,
+            customer=customer,
+            trusted_identity=caller.role in ("integration", "admin") or signed,
+            existing_customer_id=caller.customer_id if caller.role == "customer" else None,
+        ),
+        desk.now,
+    )
     return InquiryOut(
         ticket_id=created.ticket_id,
         status=created.status,  # type: ignore[arg-type]

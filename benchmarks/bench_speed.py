@@ -16,14 +16,16 @@ What it measures (message pool: every text in ``training_data/inquiries/*.jsonl`
 - rjieba against the Python jieba with the model's user dictionary, on normalised messages as
   the engine segments them: share of messages with identical tokens, token agreement, speed.
 
-Targets it checks: p99 <= 1 ms, >= 10,000 msg/s batch, >= 2x bare jieba, load <= 1 s.
+Targets it checks: p99 <= 1 ms, >= 10,000 msg/s batch, >= 2x bare jieba, load <= 1 s. They are
+judged on wall-clock figures; beside each, the same figure on CPU time (the thread's or the child
+process's), which is what it would be with nothing else competing for the core.
 
 Model: ``--model DIR``; by default ``models/default`` if it holds a model, otherwise
 ``/tmp/bench_model``, trained first with ``triage train`` on ``training_data/`` if missing.
 
 Run: ``.venv/bin/python benchmarks/bench_speed.py [--model DIR] [--json out.json]``
-(about 2-3 minutes; ``--quick`` for fewer runs and messages). Other work on the machine shows
-in the figures: the 1-minute load average is printed with them.
+(about 1-2 minutes; ``--quick`` for fewer runs and messages). Other work on the machine shows
+in the wall-clock figures: the 1-minute load average is printed with them.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import json
 import os
 import platform
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -46,7 +49,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "training_data"
 DEFAULT_MODEL = ROOT / "models" / "default"
-FALLBACK_MODEL = Path("/tmp/bench_model")
+FALLBACK_MODEL = Path(tempfile.gettempdir()) / "bench_model"
 TRIAGE = str(Path(sys.executable).with_name("triage"))
 TASKSET = shutil.which("taskset")
 
@@ -117,8 +120,18 @@ def resolve_model(given: str | None) -> Path:
         print(f"no model at {path}: training one (about a minute)...", flush=True)
         subprocess.run(
             [
-                TRIAGE, "train", "--data", "training_data/inquiries", "--taxonomy", "training_data/taxonomy.json",
-                "--faq", "training_data/faq.json", "--user-dict", "training_data/userdict.txt", "--out", str(path),
+                TRIAGE,
+                "train",
+                "--data",
+                "training_data/inquiries",
+                "--taxonomy",
+                "training_data/taxonomy.json",
+                "--faq",
+                "training_data/faq.json",
+                "--user-dict",
+                "training_data/userdict.txt",
+                "--out",
+                str(path),
             ],
             cwd=ROOT,
             check=True,
@@ -127,13 +140,17 @@ def resolve_model(given: str | None) -> Path:
     return path
 
 
-def run_timed(cmd: list[str], stdout: Any = subprocess.PIPE) -> tuple[float, str]:
+def run_timed(cmd: list[str], stdout: Any = subprocess.PIPE) -> tuple[float, float, str]:
+    """Wall time and CPU time (user + system) of a child process, and what it printed."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(cmd, stdout=stdout, stderr=subprocess.PIPE, text=True, check=False, cwd=ROOT)
     wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({done.returncode}): {done.stderr[-2000:]}")
-    return wall, done.stdout if isinstance(done.stdout, str) else ""
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, done.stdout if isinstance(done.stdout, str) else ""
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:
@@ -144,7 +161,7 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
 def bench_load(model_dir: Path, runs: int) -> dict[str, Any]:
     loads, readies, walls = [], [], []
     for _ in range(runs):
-        wall, out = run_timed(pinned([sys.executable, "-c", LOAD_CODE, str(model_dir)]))
+        wall, _, out = run_timed(pinned([sys.executable, "-c", LOAD_CODE, str(model_dir)]))
         load, ready = (float(x) for x in out.split())
         loads.append(load)
         readies.append(ready)
@@ -163,13 +180,15 @@ def bench_latency(model: Any, pool: Sequence[str], calls: int, warmup: int) -> d
     texts = [pool[rng.randrange(len(pool))] for _ in range(calls)]
     for text in texts[:warmup]:
         model.classify(text)
-    clock = time.perf_counter_ns
-    times = []
+    wall_clock, cpu_clock = time.perf_counter_ns, time.thread_time_ns
+    walls, cpus = [], []
     for text in texts:
-        start = clock()
+        start, start_cpu = wall_clock(), cpu_clock()
         model.classify(text)
-        times.append(clock() - start)
-    ms = sorted(t / 1e6 for t in times)
+        cpus.append(cpu_clock() - start_cpu)
+        walls.append(wall_clock() - start)
+    ms = sorted(t / 1e6 for t in walls)
+    cpu_ms = sorted(t / 1e6 for t in cpus)
     return {
         "calls": calls,
         "mean_ms": statistics.fmean(ms),
@@ -178,16 +197,22 @@ def bench_latency(model: Any, pool: Sequence[str], calls: int, warmup: int) -> d
         "p99_ms": percentile(ms, 99),
         "p999_ms": percentile(ms, 99.9),
         "max_ms": ms[-1],
+        # CPU time of the calling thread: what a call costs when nothing else competes for the core.
+        "cpu_p50_ms": percentile(cpu_ms, 50),
+        "cpu_p99_ms": percentile(cpu_ms, 99),
+        "cpu_p999_ms": percentile(cpu_ms, 99.9),
+        "calls_over_1ms": sum(1 for t in ms if t > 1.0),
     }
 
 
 def per_message_us(fn: Callable[[str], object], texts: Sequence[str], repeats: int = 3) -> float:
+    """CPU time of this thread per call, best of ``repeats`` passes: steady even on a busy machine."""
     best = float("inf")
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = time.thread_time()
         for text in texts:
             fn(text)
-        best = min(best, time.perf_counter() - start)
+        best = min(best, time.thread_time() - start)
     return best / len(texts) * 1e6
 
 
@@ -203,18 +228,19 @@ def bench_breakdown(model: Any, pool: Sequence[str]) -> dict[str, Any]:
     features_us = per_message_us(featurizer.transform_one, pool)
     score_us = float("inf")
     for _ in range(3):
-        start = time.perf_counter()
+        start = time.thread_time()
         for indices, values in vectors:
             model.intent_model.proba_one(indices, values)
             if model.faq_model is not None:
                 model.faq_model.proba_one(indices, values)
-        score_us = min(score_us, (time.perf_counter() - start) / len(vectors) * 1e6)
+        score_us = min(score_us, (time.thread_time() - start) / len(vectors) * 1e6)
     classify_us = per_message_us(model.classify, pool)
-    start = time.perf_counter()
+    start = time.thread_time()
     model.classify_many(list(pool))
-    many_us = (time.perf_counter() - start) / len(pool) * 1e6
+    many_us = (time.thread_time() - start) / len(pool) * 1e6
     return {
         "messages": len(pool),
+        "segmenter_backend": segmenter.backend,
         "classify_us": classify_us,
         "normalize_us": norm_us,
         "segment_us": seg_us,
@@ -245,27 +271,40 @@ def bench_batch(model_dir: Path, pool: Sequence[str], messages: int, runs: int, 
     startup = pinned([TRIAGE, "classify", "--input", str(one), "--model", str(model_dir)])
     result: dict[str, Any] = {"messages": messages, "runs": runs, "pinned_to_cpu0": bool(TASKSET)}
     walls: dict[str, list[float]] = {name: [] for name in commands}
-    startups = []
+    cpus: dict[str, list[float]] = {name: [] for name in commands}
+    startups, startup_cpus = [], []
     for _ in range(runs):  # interleaved, so a burst of load elsewhere hits all alike
         for name, cmd in commands.items():
             if name == "triage classify":
                 with output_file.open("w", encoding="utf-8") as out:
-                    wall, _ = run_timed(cmd, stdout=out)
-                written = sum(1 for _ in output_file.open(encoding="utf-8"))
+                    wall, cpu, _ = run_timed(cmd, stdout=out)
+                with output_file.open(encoding="utf-8") as written_file:
+                    written = sum(1 for _ in written_file)
                 if written != messages:
                     raise SystemExit(f"triage classify wrote {written} decisions for {messages} messages")
             else:
-                wall, _ = run_timed(cmd)
+                wall, cpu, _ = run_timed(cmd)
             walls[name].append(wall)
-        startups.append(run_timed(startup)[0])
-    for name, values in walls.items():
-        wall = statistics.median(values)
-        result[name] = {"wall_s": wall, "msg_per_s": messages / wall, "all_runs_s": values}
+            cpus[name].append(cpu)
+        wall, cpu, _ = run_timed(startup)
+        startups.append(wall)
+        startup_cpus.append(cpu)
+    for name in commands:
+        wall, cpu = statistics.median(walls[name]), statistics.median(cpus[name])
+        result[name] = {
+            "wall_s": wall,
+            "msg_per_s": messages / wall,
+            "cpu_s": cpu,
+            "msg_per_cpu_s": messages / cpu,
+            "all_runs_wall_s": walls[name],
+        }
     result["triage_startup_s"] = statistics.median(startups)
+    result["triage_startup_cpu_s"] = statistics.median(startup_cpus)
     triage_wall = result["triage classify"]["wall_s"]
     result["triage_msg_per_s_excluding_startup"] = messages / max(1e-9, triage_wall - result["triage_startup_s"])
     result["speedup_vs_bare_jieba"] = result["bare jieba.lcut"]["wall_s"] / triage_wall
     result["speedup_vs_bare_rjieba"] = result["bare rjieba.cut"]["wall_s"] / triage_wall
+    result["cpu_speedup_vs_bare_jieba"] = result["bare jieba.lcut"]["cpu_s"] / result["triage classify"]["cpu_s"]
     return result
 
 
@@ -295,7 +334,8 @@ def bench_agreement(user_words: Sequence[tuple[str, int]], pool: Sequence[str]) 
         if a == b:
             same += 1
         elif len(differing) < 5:
-            differing.append({"text": text, "rjieba": a, "jieba": b})
+            only_a, only_b = [t for t in a if t not in b], [t for t in b if t not in a]
+            differing.append({"text": text, "rjieba_only": only_a, "jieba_only": only_b})
         spans_a, spans_b = token_spans(a), token_spans(b)
         common += len(spans_a & spans_b)
         total_fast += len(spans_a)
@@ -370,21 +410,44 @@ def main() -> None:
     env["load_average_1m_at_end"] = os.getloadavg()[0]
 
     triage_rate = batch["triage classify"]["msg_per_s"]
+    cpu_rate = batch["triage classify"]["msg_per_cpu_s"]
+    # (figure, measured, on CPU time, target, met): "met" judges the measured (wall) figure; the CPU-time
+    # column is what the same work costs when nothing else on the machine competes for the core.
     checks = [
-        ("model load, fresh process (import + load + first classify)", f"{load['ready_s'] * 1000:.0f} ms",
-         f"<= {TARGET_LOAD_S * 1000:.0f} ms", load["ready_s"] <= TARGET_LOAD_S),
-        ("classify latency p99 (warm, one at a time)", f"{latency['p99_ms']:.3f} ms", f"<= {TARGET_P99_MS:g} ms",
-         latency["p99_ms"] <= TARGET_P99_MS),
-        ("batch throughput, 1 core, incl. start-up", f"{triage_rate:,.0f} msg/s", f">= {TARGET_BATCH_MSG_S:,.0f}",
-         triage_rate >= TARGET_BATCH_MSG_S),
-        ("batch speed vs bare jieba.lcut process", f"{batch['speedup_vs_bare_jieba']:.2f}x", f">= {TARGET_VS_JIEBA:g}x",
-         batch["speedup_vs_bare_jieba"] >= TARGET_VS_JIEBA),
+        (
+            "model load, fresh process (import + load + first classify)",
+            f"{load['ready_s'] * 1000:.0f} ms",
+            "",
+            f"<= {TARGET_LOAD_S * 1000:.0f} ms",
+            load["ready_s"] <= TARGET_LOAD_S,
+        ),
+        (
+            "classify latency p99 (warm, one at a time)",
+            f"{latency['p99_ms']:.3f} ms",
+            f"{latency['cpu_p99_ms']:.3f} ms",
+            f"<= {TARGET_P99_MS:g} ms",
+            latency["p99_ms"] <= TARGET_P99_MS,
+        ),
+        (
+            "batch throughput, 1 core, incl. start-up",
+            f"{triage_rate:,.0f} msg/s",
+            f"{cpu_rate:,.0f} msg/s",
+            f">= {TARGET_BATCH_MSG_S:,.0f}",
+            triage_rate >= TARGET_BATCH_MSG_S,
+        ),
+        (
+            "batch speed vs bare jieba.lcut process",
+            f"{batch['speedup_vs_bare_jieba']:.2f}x",
+            f"{batch['cpu_speedup_vs_bare_jieba']:.2f}x",
+            f">= {TARGET_VS_JIEBA:g}x",
+            batch["speedup_vs_bare_jieba"] >= TARGET_VS_JIEBA,
+        ),
     ]
     width = max(len(c[0]) for c in checks)
-    print("\nTargets")
-    print(f"  {'figure':<{width}}  {'measured':>14}  {'target':>10}  met")
-    for name, value, target, ok in checks:
-        print(f"  {name:<{width}}  {value:>14}  {target:>10}  {verdict(ok)}")
+    print("\nTargets (met: judged on the measured wall-clock figure)")
+    print(f"  {'figure':<{width}}  {'measured':>14}  {'on CPU time':>14}  {'target':>10}  met")
+    for name, value, cpu_value, target, ok in checks:
+        print(f"  {name:<{width}}  {value:>14}  {cpu_value:>14}  {target:>10}  {verdict(ok)}")
 
     print(f"\nModel load ({load['runs']} fresh processes, median)")
     print(f"  import triage + load_model        {load['import_and_load_s'] * 1000:8.0f} ms")
@@ -396,48 +459,76 @@ def main() -> None:
         f"  p50 {latency['p50_ms']:.3f} ms  p90 {latency['p90_ms']:.3f} ms  p99 {latency['p99_ms']:.3f} ms  "
         f"p99.9 {latency['p999_ms']:.3f} ms  max {latency['max_ms']:.2f} ms  mean {latency['mean_ms']:.3f} ms"
     )
+    print(
+        f"  CPU time of the call (no waiting for the core): p50 {latency['cpu_p50_ms']:.3f} ms  "
+        f"p99 {latency['cpu_p99_ms']:.3f} ms  p99.9 {latency['cpu_p999_ms']:.3f} ms; "
+        f"{latency['calls_over_1ms']} calls over 1 ms wall"
+    )
 
     b = breakdown
-    print(f"\nWhere one classify's time goes (per message, mean over the {b['messages']} pool messages)")
+    print(f"\nWhere one classify's time goes (CPU time per message, mean over the {b['messages']} pool messages)")
     for key, label in [
         ("normalize_us", "normalise"),
-        ("segment_us", "segment (rjieba)"),
+        ("segment_us", f"segment ({b['segmenter_backend']})"),
         ("other_features_us", "other features + TF-IDF"),
         ("score_us", "score (intent + FAQ)"),
         ("decide_and_explain_us", "decide + explain + priority"),
         ("classify_us", "classify total"),
     ]:
         print(f"  {label:<28} {b[key]:8.1f} us  {b[key] / b['classify_us']:6.1%}")
-    print(f"  segmentation share of classify: {b['segmentation_share']:.1%}; "
-          f"of classify_many (in process, {b['classify_many_us']:.1f} us/msg): "
-          f"{b['segmentation_share_of_classify_many']:.1%}")
+    print(
+        f"  segmentation share of classify: {b['segmentation_share']:.1%}; "
+        f"of classify_many (in process, {b['classify_many_us']:.1f} us/msg): "
+        f"{b['segmentation_share_of_classify_many']:.1%}"
+    )
 
-    print(f"\nBatch, {batch['messages']:,} messages, fresh process each, "
-          f"{'pinned to CPU 0' if batch['pinned_to_cpu0'] else 'not pinned (no taskset)'}, "
-          f"median of {batch['runs']}")
+    print(
+        f"\nBatch, {batch['messages']:,} messages, fresh process each, "
+        f"{'pinned to CPU 0' if batch['pinned_to_cpu0'] else 'not pinned (no taskset)'}, "
+        f"median of {batch['runs']}"
+    )
+    print(f"  {'':<18} {'wall':>8} {'msg/s':>10} {'CPU':>8} {'msg/CPU-s':>10}")
     for name in ("triage classify", "bare jieba.lcut", "bare rjieba.cut"):
-        print(f"  {name:<18} {batch[name]['wall_s']:7.2f} s  {batch[name]['msg_per_s']:10,.0f} msg/s")
-    print(f"  triage classify start-up alone (1 message): {batch['triage_startup_s']:.2f} s; "
-          f"throughput after start-up: {batch['triage_msg_per_s_excluding_startup']:,.0f} msg/s")
-    print(f"  triage classify vs bare jieba: {batch['speedup_vs_bare_jieba']:.2f}x; "
-          f"vs bare rjieba: {batch['speedup_vs_bare_rjieba']:.2f}x")
+        r = batch[name]
+        print(
+            f"  {name:<18} {r['wall_s']:7.2f}s {r['msg_per_s']:10,.0f} {r['cpu_s']:7.2f}s {r['msg_per_cpu_s']:10,.0f}"
+        )
+    print(
+        f"  triage classify start-up alone (1 message): {batch['triage_startup_s']:.2f} s wall, "
+        f"{batch['triage_startup_cpu_s']:.2f} s CPU; throughput after start-up: "
+        f"{batch['triage_msg_per_s_excluding_startup']:,.0f} msg/s"
+    )
+    print(
+        f"  triage classify vs bare jieba: {batch['speedup_vs_bare_jieba']:.2f}x wall "
+        f"({batch['cpu_speedup_vs_bare_jieba']:.2f}x CPU); vs bare rjieba: {batch['speedup_vs_bare_rjieba']:.2f}x"
+    )
 
     a = agreement
     print(f"\nrjieba vs jieba, same user dictionary ({a['user_words']} words), {a['messages']} normalised messages")
-    print(f"  identical segmentation: {a['identical_messages']:.2%} of messages; "
-          f"token agreement (span F1): {a['token_agreement_f1']:.2%}")
-    print(f"  speed: rjieba {a['rjieba_us_per_message']:.1f} us/msg, jieba {a['jieba_us_per_message']:.1f} us/msg "
-          f"({a['rjieba_speedup']:.1f}x); dictionary load rjieba {a['rjieba_dictionary_load_s'] * 1000:.0f} ms, "
-          f"jieba {a['jieba_dictionary_load_s'] * 1000:.0f} ms")
+    print(
+        f"  identical segmentation: {a['identical_messages']:.2%} of messages; "
+        f"token agreement (span F1): {a['token_agreement_f1']:.2%}"
+    )
+    print(
+        f"  speed: rjieba {a['rjieba_us_per_message']:.1f} us/msg, jieba {a['jieba_us_per_message']:.1f} us/msg "
+        f"({a['rjieba_speedup']:.1f}x); dictionary load rjieba {a['rjieba_dictionary_load_s'] * 1000:.0f} ms, "
+        f"jieba {a['jieba_dictionary_load_s'] * 1000:.0f} ms"
+    )
     for diff in a["examples_of_differences"]:
-        print(f"  differs: {diff['text']}\n    rjieba {' / '.join(diff['rjieba'])}\n    jieba  {' / '.join(diff['jieba'])}")
-    print(f"\nload average (1 min): {env['load_average_1m_at_start']:.2f} at start, "
-          f"{env['load_average_1m_at_end']:.2f} at end")
+        text = diff["text"] if len(diff["text"]) <= 40 else diff["text"][:40] + "..."
+        print(f"  differs: {text}  rjieba: {' / '.join(diff['rjieba_only'])}  jieba: {' / '.join(diff['jieba_only'])}")
+    print(
+        f"\nload average (1 min): {env['load_average_1m_at_start']:.2f} at start, "
+        f"{env['load_average_1m_at_end']:.2f} at end"
+    )
 
     if args.json:
         figures = {
             "environment": env,
-            "targets": {name: {"measured": value, "target": target, "met": ok} for name, value, target, ok in checks},
+            "targets": {
+                name: {"measured": value, "on_cpu_time": cpu_value, "target": target, "met": ok}
+                for name, value, cpu_value, target, ok in checks
+            },
             "load": load,
             "latency": latency,
             "breakdown": breakdown,

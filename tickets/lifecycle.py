@@ -72,6 +72,7 @@ TRANSITIONS: dict[tuple[Action, Status], Status] = {
     (Action.REROUTE, S.OPEN): S.OPEN,
     (Action.REROUTE, S.PENDING_CUSTOMER): S.PENDING_CUSTOMER,
     (Action.AUTO_CLOSE, S.RESOLVED): S.CLOSED,
+    (Action.AUTO_CLOSE, S.AUTO_REPLIED): S.CLOSED,
 }
 
 EVENT_TYPES: dict[Action, str] = {

@@ -467,7 +467,11 @@ def confirm(
     sla: SlaTracker,
 ) -> Ticket:
     ticket = get_visible(session, caller, ticket_id, lock=True)
-    if resolved:
+    if resolved and ticket.status == Status.CLOSED and rating is not None and ticket.rating is None:
+        # Rating later (or after an automatic close) is welcome; changing a given rating is not.
+        ticket.rating, ticket.rating_comment = rating, comment
+        lifecycle.record(session, ticket, "ticket.rated", caller.actor, now, rating=rating, comment=comment)
+    elif resolved:
         lifecycle.apply(session, ticket, Action.CONFIRM, caller.actor, now, sla=sla, rating=rating, comment=comment)
         ticket.rating, ticket.rating_comment = rating, comment
     else:
@@ -645,16 +649,26 @@ def queue_counts(session: Session) -> list[dict[str, Any]]:
 
 
 def auto_close_due(session: Session, now: dt.datetime, after: dt.timedelta, sla: SlaTracker) -> int:
-    """Close resolved tickets the customer never answered, marked unconfirmed. Returns how many."""
+    """Close tickets the customer never answered, marked unconfirmed: resolved ones, and FAQ
+    auto-replies nobody confirmed or rejected. Returns how many."""
     ids = session.exec(
-        select(Ticket.id).where(Ticket.status == Status.RESOLVED, col(Ticket.resolved_at) <= now - after)
+        select(Ticket.id).where(
+            or_(
+                and_(_T.status == Status.RESOLVED, _T.resolved_at <= now - after),
+                and_(_T.status == Status.AUTO_REPLIED, _T.updated_at <= now - after),
+            )
+        )
     ).all()
     closed = 0
     for ticket_id in ids:
         assert ticket_id is not None
         ticket = _lock(session, ticket_id)
-        resolved_at = ticket.resolved_at
-        if ticket.status != Status.RESOLVED or resolved_at is None or resolved_at > now - after:
+        waiting_since = ticket.resolved_at if ticket.status == Status.RESOLVED else ticket.updated_at
+        if (
+            ticket.status not in (Status.RESOLVED, Status.AUTO_REPLIED)
+            or not waiting_since
+            or waiting_since > now - after
+        ):
             continue  # the customer answered in the meantime
         lifecycle.apply(
             session, ticket, Action.AUTO_CLOSE, SYSTEM, now, sla=sla, waited_hours=after.total_seconds() / 3600

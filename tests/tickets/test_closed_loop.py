@@ -35,7 +35,7 @@ class TestInquiry:
         assert created["auto_reply"] is None
         assert created["triage"]["intent"] == "refund"
         assert created["triage"]["queue"] == "after_sales"
-        with live.client(created["customer_token"]) as client:
+        with live.client(live.token("agent")) as client:
             ticket = client.get(f"/api/v1/tickets/{created['ticket_id']}").json()
         assert ticket["messages"][0]["body"] == OWN_CASE
         assert event_types(ticket) == ["ticket.created", "ticket.triaged", "ticket.queued"]
@@ -84,7 +84,8 @@ class TestClosedLoop:
                 f"/api/v1/tickets/{ticket_id}/confirm", json={"resolved": True, "rating": 4, "comment": "快"}
             )
             assert closed.status_code == 200
-            body = closed.json()
+            assert closed.json()["status"] == "closed"
+            body = agent.get(f"/api/v1/tickets/{ticket_id}").json()  # the full audit trail is the team's
         assert body["status"] == "closed"
         assert body["close_reason"] == "confirmed"
         assert (body["rating"], body["rating_comment"]) == (4, "快")
@@ -125,7 +126,8 @@ class TestClosedLoop:
         ticket_id = created["ticket_id"]
         with live.client(live.token("agent")) as agent, live.client(created["customer_token"]) as me:
             agent.post(f"/api/v1/tickets/{ticket_id}/resolve")
-            reopened = me.post(f"/api/v1/tickets/{ticket_id}/confirm", json={"resolved": False, "comment": "没收到"})
+            me.post(f"/api/v1/tickets/{ticket_id}/confirm", json={"resolved": False, "comment": "没收到"})
+            reopened = agent.get(f"/api/v1/tickets/{ticket_id}")
         assert reopened.json()["status"] == "open"
         assert reopened.json()["reopen_count"] == 1
         assert event_types(reopened.json())[-1] == "ticket.reopened"
@@ -177,6 +179,34 @@ class TestClosedLoop:
             ):
                 assert response.status_code == 409
                 assert "closed" in response.json()["error"]["message"]
+
+
+class TestCustomerView:
+    def test_customer_sees_the_conversation_not_the_teams_internals(self, live: LiveServer) -> None:
+        created = inquiry(live, OWN_CASE)
+        ticket_id = created["ticket_id"]
+        with live.client(live.token("agent")) as agent, live.client(created["customer_token"]) as me:
+            agent.post(f"/api/v1/tickets/{ticket_id}/escalate", json={"reason": "内部备注：疑似恶意投诉"})
+            agent.post(f"/api/v1/tickets/{ticket_id}/messages", json={"body": "您好，正在为您处理"})
+            mine = me.get(f"/api/v1/tickets/{ticket_id}").json()
+            theirs = agent.get(f"/api/v1/tickets/{ticket_id}").json()
+        assert "内部备注" in str(theirs["events"])
+        assert "内部备注" not in str(mine)
+        assert [m["body"] for m in mine["messages"]] == [OWN_CASE, "您好，正在为您处理"]
+        assert not [e for e in mine["events"] if e["type"].startswith("sla.") or e["details"]]
+        assert mine["assignee_id"] is None
+        assert mine["triage"]["explanation"] == []
+        assert theirs["assignee_id"] is not None
+        assert theirs["triage"]["explanation"]
+
+    def test_a_closed_ticket_can_be_rated_later_once(self, live: LiveServer) -> None:
+        created = inquiry(live, GENERAL)
+        url = f"/api/v1/tickets/{created['ticket_id']}/confirm"
+        with live.client(created["customer_token"]) as me:
+            assert me.post(url, json={"resolved": True}).json()["rating"] is None
+            assert me.post(url, json={"resolved": True, "rating": 5, "comment": "很快"}).json()["rating"] == 5
+            again = me.post(url, json={"resolved": True, "rating": 1})
+        assert again.status_code == 409
 
 
 class TestPhone:

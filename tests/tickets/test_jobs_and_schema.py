@@ -49,6 +49,20 @@ class TestAutoClose:
         live.clock.advance(hours=100)
         assert run_auto_close(live.app) == 0
 
+    def test_an_unanswered_faq_auto_reply_is_closed_unconfirmed(self, live: LiveServer) -> None:
+        live.clock.freeze()
+        created = httpx.post(
+            f"{live.base_url}/api/v1/inquiries", json={"channel": "chat", "text": "怎么开发票？"}
+        ).json()
+        assert created["status"] == "auto_replied"
+        live.clock.advance(hours=71)
+        assert run_auto_close(live.app) == 0
+        live.clock.advance(hours=2)
+        assert run_auto_close(live.app) == 1
+        with live.client(created["customer_token"]) as me:
+            ticket = me.get(f"/api/v1/tickets/{created['ticket_id']}").json()
+        assert (ticket["status"], ticket["close_reason"]) == ("closed", "unconfirmed")
+
 
 class TestSchemaGuard:
     def test_serve_refuses_an_out_of_date_schema_and_says_what_to_run(self, tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from tickets.api.deps import (
     TriageCaller,
     transaction,
 )
-from tickets.auth import identity_is_signed
+from tickets.auth import Principal, identity_is_signed
 from tickets.config import Settings
 from tickets.errors import Forbidden, InvalidInput
 from tickets.models import Ticket
@@ -54,6 +54,7 @@ from tickets.schemas import (
     TriageResultOut,
 )
 from tickets.sla import tracking
+from tickets.stream import CUSTOMER_TYPES
 from triage import Decision
 
 ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (401, 403, 404, 409, 413, 422)}
@@ -111,12 +112,26 @@ def summary(ticket: Ticket, now: dt.datetime) -> dict[str, Any]:
     }
 
 
-def full(session: Session, ticket: Ticket, now: dt.datetime) -> TicketOut:
+def full(session: Session, ticket: Ticket, now: dt.datetime, caller: Principal | None = None) -> TicketOut:
+    """The whole ticket; its customer sees the conversation and status, not the team's internals
+    (notes, escalation reasons, triage explanation, SLA moments, staff ids), as on the stream."""
     assert ticket.id is not None
-    return TicketOut(
+    out = TicketOut(
         **summary(ticket, now),
         messages=[MessageOut.model_validate(m, from_attributes=True) for m in service.messages_of(session, ticket.id)],
         events=[EventOut.model_validate(e, from_attributes=True) for e in service.events_of(session, ticket.id)],
+    )
+    if caller is None or caller.role != "customer":
+        return out
+    return out.model_copy(
+        update={
+            "assignee_id": None,
+            "triage": out.triage.model_copy(update={"explanation": [], "confidence": 0.0, "model_version": ""}),
+            "events": [
+                e.model_copy(update={"details": {}, "actor_id": None}) for e in out.events if e.type in CUSTOMER_TYPES
+            ],
+            "messages": [m.model_copy(update={"author_id": None}) for m in out.messages],
+        }
     )
 
 
@@ -223,7 +238,7 @@ TicketId = Annotated[int, Path(ge=1, le=MAX_ID, description="Ticket id")]
 async def get_ticket(ticket_id: TicketId, request: Request, caller: StaffOrCustomer, now: NowDep) -> TicketOut:
     """The ticket with its messages, audit events and SLA state."""
     with transaction(request) as session:
-        return full(session, service.get_visible(session, caller, ticket_id), now)
+        return full(session, service.get_visible(session, caller, ticket_id), now, caller)
 
 
 @router.post("/tickets/{ticket_id}/claim", response_model=TicketOut, tags=["tickets"])
@@ -267,7 +282,7 @@ async def confirm(
         raise InvalidInput("'rating' can only be given with resolved=true", field="rating")
     with transaction(request) as session:
         ticket = service.confirm(session, caller, ticket_id, body.resolved, body.rating, body.comment, now, sla)
-        return full(session, ticket, now)
+        return full(session, ticket, now, caller)
 
 
 @router.post("/tickets/{ticket_id}/escalate", response_model=TicketOut, tags=["tickets"])

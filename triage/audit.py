@@ -3,7 +3,9 @@
 Each example is scored by a model that did not see it (K-fold). An example is suspicious when
 another label is predicted and the probability of its own label is below the average confidence
 the model has in that label's examples: the per-class threshold of Northcutt et al.'s confident
-learning, which adapts to classes that are naturally hard.
+learning, which adapts to classes that are naturally hard. It is also flagged only when the model
+is reasonably sure of the label it suggests instead (``min_suggested_probability``, 0.5 by default):
+an example the model merely finds ambiguous between several labels is not worth an agent's review.
 """
 
 from __future__ import annotations
@@ -33,8 +35,14 @@ def find_label_issues(
     user_words: Sequence[tuple[str, int]] = (),
     c: float = 10.0,
     folds: int = 5,
+    min_suggested_probability: float = 0.5,
 ) -> list[Suspect]:
-    """Suspicious examples, most suspicious first."""
+    """Suspicious examples, most suspicious first.
+
+    An example is flagged when its out-of-fold prediction is another label, the probability of its
+    own label is below that label's average, and the suggested label's out-of-fold probability is at
+    least ``min_suggested_probability`` (0.5 by default; 0 flags every disagreement below threshold).
+    """
     featurizer = TfidfFeaturizer(Segmenter(user_words), min_df=2).fit([ex.text for ex in examples])
     matrix = featurizer.transform([ex.text for ex in examples])
     labels = [ex.label for ex in examples]
@@ -47,7 +55,11 @@ def find_label_issues(
     suspects = []
     for row, ex in enumerate(examples):
         top = int(proba[row].argmax())
-        if classes[top] != ex.label and given[row] < class_threshold[ex.label]:
+        if (
+            classes[top] != ex.label
+            and given[row] < class_threshold[ex.label]
+            and proba[row, top] >= min_suggested_probability
+        ):
             suspects.append(Suspect(ex, float(given[row]), classes[top], float(proba[row, top])))
     suspects.sort(key=lambda s: s.given_probability - s.suggested_probability)
     return suspects

@@ -78,23 +78,28 @@ class TriageModel:
         self.version = str(manifest.get("model_version", "unsaved"))
         self._features = featurizer.features()
         self._is_char = np.array([f[0] == CHAR for f in self._features], dtype=bool)
+        # Display terms by feature index, filled as explanations need them (a dict write is atomic).
+        self._display: dict[int, str] = {}
 
     def classify(self, text: str) -> Decision:
         if not isinstance(text, str) or not text.strip():
             raise EmptyTextError()
         text = text[:MAX_CLASSIFY_CHARS]
-        indices, values, words = self.featurizer.transform_one(text)
+        indices, values, analysis = self.featurizer.vectorize_one(text)
         intent_p = self.intent_model.proba_one(indices, values)
         faq_p = self.faq_model.proba_one(indices, values) if self.faq_model else None
-        return self._decide(text, indices, values, intent_p, faq_p, words)
+        return self._decide(text, indices, values, intent_p, faq_p, analysis.words, analysis.normalized)
 
     def classify_many(self, texts: Sequence[str]) -> list[Decision]:
-        """Batch classification: one matrix product per model instead of one per message."""
+        """Batch classification: one matrix product per model instead of one per message.
+
+        Gives the same decisions as ``classify`` on each text (confidences up to float rounding).
+        """
         for text in texts:
             if not isinstance(text, str) or not text.strip():
                 raise EmptyTextError()
         texts = [t[:MAX_CLASSIFY_CHARS] for t in texts]
-        matrix = self.featurizer.transform(texts)
+        matrix, analyses = self.featurizer.transform_analyzed(texts)
         intent_p = self.intent_model.proba(matrix)
         faq_p = self.faq_model.proba(matrix) if self.faq_model else None
         decisions = []
@@ -107,6 +112,8 @@ class TriageModel:
                     matrix.data[start:end],
                     intent_p[row],
                     faq_p[row] if faq_p is not None else None,
+                    analyses[row].words,
+                    analyses[row].normalized,
                 )
             )
         return decisions
@@ -119,7 +126,9 @@ class TriageModel:
         intent_p: FloatArray,
         faq_p: FloatArray | None,
         words: list[str] | None = None,
+        normalized: str | None = None,
     ) -> Decision:
+        """``words`` and ``normalized`` are the segmented and normalised ``text``, if already computed."""
         best = int(np.argmax(intent_p))
         intent = self.intent_model.classes[best]
         confidence = float(intent_p[best])
@@ -137,7 +146,7 @@ class TriageModel:
 
         queue = self.taxonomy.queue_of(intent)
         # "[微笑]" is an emoji code, not Chinese: look at the text with emoji replaced.
-        if not (has_cjk(text) and has_cjk(normalize(text))):
+        if not (has_cjk(text) and has_cjk(normalize(text) if normalized is None else normalized)):
             confidence = min(confidence, self.thresholds.low_confidence / 2)
             reason = "no_chinese_text"
         elif faq_id is not None and faq_confidence >= self.thresholds.auto_reply:
@@ -183,13 +192,17 @@ class TriageModel:
         order = np.lexsort((-weights, is_char)).tolist()
         # Plain lists: indexing a numpy array element by element is several times slower.
         weight, index = weights.tolist(), indices.tolist()
+        cache, features = self._display, self._features
         terms: list[str] = []
         for position in order:
             if len(terms) >= EXPLANATION_TERMS:
                 break
             if weight[position] <= 0:
                 continue
-            term = display_term(self._features[index[position]])
+            feature_index = index[position]
+            term = cache.get(feature_index)
+            if term is None:
+                term = cache[feature_index] = display_term(features[feature_index])
             if term and not any(term in t for t in terms):
                 terms = [t for t in terms if t not in term]
                 terms.append(term)

@@ -7,9 +7,11 @@ Latin, and the concrete order number, phone number, amount or link a customer pa
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from functools import lru_cache
+from pathlib import Path
 
 # Placeholder tokens are lower-case ASCII words so that both segmenters keep them whole.
 ORDER = " xorder "
@@ -43,17 +45,41 @@ _CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
 _TRADITIONAL_OVERRIDES = {"帳": "账", "託": "托", "製": "制", "裡": "里", "麼": "么", "髮": "发"}
 
 
-@lru_cache(maxsize=1)
-def _traditional_table() -> dict[int, str]:
-    """Character-level Traditional->Simplified table built once from zhconv's dictionary.
+TRADITIONAL_TABLE_PATH = Path(__file__).with_name("traditional_simplified.json")
+"""zhconv's single-character Traditional->Simplified mappings, shipped so that classification does not
+import zhconv's whole phrase dictionary at start-up. Regenerate it after upgrading zhconv with
+``python -c "from triage.normalize import write_traditional_table; write_traditional_table()"``."""
 
-    A character table (str.translate) costs microseconds; zhconv's phrase matcher costs about
-    a hundred times more and buys nothing for triage features.
-    """
+
+def zhconv_character_mappings() -> dict[str, str]:
+    """The single-character entries of zhconv's ``zh-cn`` dictionary (what the shipped table holds)."""
     import zhconv.zhconv as zh
 
     mapping = zh.getdict("zh-cn")
-    table = {ord(src): dst for src, dst in mapping.items() if len(src) == 1 and len(dst) == 1}
+    return {src: dst for src, dst in sorted(mapping.items()) if len(src) == 1 and len(dst) == 1}
+
+
+def write_traditional_table(path: Path = TRADITIONAL_TABLE_PATH) -> int:
+    """Regenerate the shipped character table from the installed zhconv; returns its number of entries."""
+    mapping = zhconv_character_mappings()
+    path.write_text(json.dumps(mapping, ensure_ascii=False, indent=0, sort_keys=True) + "\n", encoding="utf-8")
+    return len(mapping)
+
+
+@lru_cache(maxsize=1)
+def _traditional_table() -> dict[int, str]:
+    """Character-level Traditional->Simplified table, built once.
+
+    Read from the shipped ``traditional_simplified.json``; if that file is missing, built from
+    zhconv's dictionary directly (the same entries, slower to load). A character table
+    (str.translate) costs microseconds; zhconv's phrase matcher costs about a hundred times more
+    and buys nothing for triage features.
+    """
+    try:
+        mapping: dict[str, str] = json.loads(TRADITIONAL_TABLE_PATH.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        mapping = zhconv_character_mappings()
+    table = {ord(src): dst for src, dst in mapping.items()}
     table.update({ord(src): dst for src, dst in _TRADITIONAL_OVERRIDES.items()})
     return table
 

@@ -25,6 +25,7 @@ from tickets.batching import InquiryWriter
 from tickets.config import Settings, get_settings
 from tickets.db import (
     ReadConnection,
+    WalCheckpointer,
     current_revision,
     head_revision,
     is_empty,
@@ -181,10 +182,15 @@ def create_app(
         if run_jobs:
             jobs.start()
         app.state.inquiries.start()
+        checkpointer = WalCheckpointer(engine) if engine.dialect.name == "sqlite" else None
+        if checkpointer:
+            checkpointer.start()
         try:
             yield
         finally:
             await asyncio.to_thread(app.state.inquiries.stop)
+            if checkpointer:
+                await asyncio.to_thread(checkpointer.stop)
             await app.state.hub.stop()
             if run_jobs:
                 jobs.stop()

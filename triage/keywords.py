@@ -12,8 +12,8 @@ from triage.normalize import normalize
 # fmt: off
 STOPWORDS = frozenset((
     "你们", "我们", "客服", "这个", "那个", "什么", "怎么", "为什么", "还是", "就是", "已经", "没有", "一个",
-    "现在", "问题", "东西", "时候", "可以", "不是", "知道", "一下", "你好", "谢谢", "麻烦", "请问",
-    "xorder", "xnum", "xmoney", "xphone", "xurl", "xemail", "xemoji",
+    "现在", "问题", "东西", "时候", "可以", "不是", "知道", "一下", "你好", "谢谢", "麻烦", "请问", "投诉",
+    "我要", "一直", "怎么回事", "到底", "真的", "xorder", "xnum", "xmoney", "xphone", "xurl", "xemail", "xemoji",
 ))
 # fmt: on
 _lock = threading.Lock()

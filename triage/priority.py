@@ -94,9 +94,16 @@ class PriorityRules:
         ``words`` are the message's words if the caller has segmented it already (the engine has).
         """
         level = PRIORITIES.index(self.intent_base.get(intent, self.default))
-        present = _word_runs(list(words) if words is not None else _SEGMENTER.cut(fold(text)))
-        anger = [w for w, folded in self._anger if folded in present]  # type: ignore[attr-defined]
-        escalation = [w for w, folded in self._escalation if folded in present]  # type: ignore[attr-defined]
+        tokens = list(words) if words is not None else _SEGMENTER.cut(fold(text))
+        joined = "".join(tokens)
+        # A word absent from the joined text cannot be a run of its words: most messages stop here.
+        anger_candidates = [(w, f) for w, f in self._anger if f in joined]  # type: ignore[attr-defined]
+        escalation_candidates = [(w, f) for w, f in self._escalation if f in joined]  # type: ignore[attr-defined]
+        if not anger_candidates and not escalation_candidates:
+            return PRIORITIES[level], []
+        present = _word_runs(tokens)
+        anger = [w for w, folded in anger_candidates if folded in present]
+        escalation = [w for w, folded in escalation_candidates if folded in present]
         level += min(len(anger) + len(escalation), self.max_raise)
         if escalation:
             level = max(level, PRIORITIES.index(self.escalation_floor))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -164,6 +165,10 @@ def create_app(
         prepare_database(engine, settings.database_url, upgrade_schema=upgrade_schema)
         app.state.engine = engine
         app.state.model = model or load_model(settings.model_dir)
+        # The model's vocabulary and caches live as long as the process: move them out of the
+        # garbage collector's generations so full collections do not walk them under load.
+        gc.collect()
+        gc.freeze()
         with session_scope(engine) as session:
             service.seed_queues(session, app.state.model)
         jobs = BackgroundJobs(

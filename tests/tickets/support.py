@@ -8,7 +8,6 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,11 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 
-from tests.tickets.conftest import Clock, LiveServer
-from tickets.api.app import create_app
-from tickets.config import Settings
+from tests.tickets.conftest import LiveServer, start_server
 from tickets.sla.calendar import CN_MAINLAND
 from tickets.sla.policy import DEFAULT_POLICY_FILE
 from triage import TriageModel
@@ -123,18 +119,7 @@ def open_stream(
 
 def start_server_with_jobs(database_url: str, model: TriageModel, **settings: Any) -> LiveServer:
     """Like conftest's ``start_server``, on real time, with the background jobs (SLA monitor, webhooks) on."""
-    clock = Clock()
-    app = create_app(Settings(database_url=database_url, **settings), model=model, clock=clock, run_jobs=True)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    return LiveServer(f"http://127.0.0.1:{port}", app, app.state.engine, clock, server, thread)
+    return start_server(database_url, model, run_jobs=True, **settings)
 
 
 def _free_port() -> int:

@@ -15,7 +15,6 @@ import asyncio
 import datetime as dt
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -32,6 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from tests.tickets.conftest import LiveServer, make_token
+from tests.tickets.support import start_process
 from tickets import service
 from tickets.auth import Principal, hash_token, revoke_user
 from tickets.batching import InquiryWriter, WriterStopped
@@ -356,29 +356,9 @@ class TestFailures:
 # --------------------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def serve(database_url: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    env = {**os.environ, "TRIAGE_DATABASE_URL": database_url}
-    proc = subprocess.Popen(
-        [TRIAGE, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "the server exited"
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("server did not become healthy in 60 s")
+    started = start_process(database_url)
+    return started.proc, started.base_url
 
 
 @pytest.mark.slow

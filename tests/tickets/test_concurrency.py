@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import itertools
-import os
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,45 +15,19 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from tests.tickets.conftest import LiveServer, make_token
+from tests.tickets.support import start_process
 from tickets.db import session_scope
 from tickets.models import Event, Message
 
 TRIAGE = str(Path(sys.executable).with_name("triage"))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_process(database_url: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    env = {**os.environ, "TRIAGE_DATABASE_URL": database_url}
-    proc = subprocess.Popen(
-        [TRIAGE, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("server did not become healthy in 60 s")
-
-
 @pytest.fixture
 def two_processes(database_url: str) -> Iterator[list[str]]:
     started = [start_process(database_url) for _ in range(2)]
-    yield [base for _, base in started]
-    for proc, _ in started:
-        proc.terminate()
-        proc.wait(timeout=10)
+    yield [server.base_url for server in started]
+    for server in started:
+        server.stop()
 
 
 def _engine(database_url: str) -> Engine:

@@ -9,7 +9,9 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -57,22 +59,33 @@ def _drop_postgres(name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
-    """A new, migrated, empty database for each test, on each backend."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/triage.db"
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@contextmanager
+def migrated_database(backend: str, folder: Path) -> Iterator[str]:
+    """A new database at the schema's head: a SQLite file in ``folder``, or a PostgreSQL database
+    dropped afterwards (the test is skipped, saying why, where PostgreSQL is absent)."""
+    if backend == "sqlite":
+        url = f"sqlite:///{folder}/triage.db"
         upgrade(url)
         yield url
         return
     if POSTGRES_MISSING:
         pytest.skip(POSTGRES_MISSING)
     url, name = _fresh_postgres()
-    upgrade(url)
     try:
+        upgrade(url)
         yield url
     finally:
         _drop_postgres(name)
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A new, migrated, empty database for each test, on each backend."""
+    with migrated_database(request.param, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

@@ -29,15 +29,13 @@ from sqlalchemy import Engine, text
 from sqlmodel import select
 
 from tests.tickets.conftest import (
-    POSTGRES_MISSING,
     LiveServer,
-    _drop_postgres,
-    _fresh_postgres,
     make_token,
+    migrated_database,
     start_server,
 )
 from tickets.auth import hash_token, revoke_user
-from tickets.db import session_scope, upgrade
+from tickets.db import session_scope
 from tickets.models import User
 from triage import TriageModel
 
@@ -147,24 +145,15 @@ class Desk:
 def desk(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, model: TriageModel
 ) -> Iterator[Desk]:
-    name = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('access')}/triage.db"
-    else:
-        if POSTGRES_MISSING:
-            pytest.skip(POSTGRES_MISSING)
-        url, name = _fresh_postgres()
-    upgrade(url)
-    live = start_server(url, model, anonymous_inquiries_per_minute=10_000, anonymous_burst=10_000)
-    try:
-        revoked = make_token(live.engine, "agent", "revoked agent")
-        revoke(live.engine, revoked)
-        other = create_ticket(live, "open")[1]
-        yield Desk(live, make_token(live.engine, "agent", "setup agent"), revoked, other)
-    finally:
-        live.stop()
-        if name:
-            _drop_postgres(name)
+    with migrated_database(request.param, tmp_path_factory.mktemp("access")) as url:
+        live = start_server(url, model, anonymous_inquiries_per_minute=10_000, anonymous_burst=10_000)
+        try:
+            revoked = make_token(live.engine, "agent", "revoked agent")
+            revoke(live.engine, revoked)
+            other = create_ticket(live, "open")[1]
+            yield Desk(live, make_token(live.engine, "agent", "setup agent"), revoked, other)
+        finally:
+            live.stop()
 
 
 def revoke(engine: Engine, token: str) -> None:

@@ -18,14 +18,11 @@ import pytest
 from sqlalchemy import Engine, text
 
 from tests.tickets.conftest import (
-    POSTGRES_MISSING,
     LiveServer,
-    _drop_postgres,
-    _fresh_postgres,
     make_token,
+    migrated_database,
     start_server,
 )
-from tickets.db import upgrade
 from triage import TriageModel
 
 OWN_CASE = "我的退款申请了5天了还没到账，订单号2024112233，麻烦帮我查一下"
@@ -191,23 +188,14 @@ class Desk:
 def desk(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, model: TriageModel
 ) -> Iterator[Desk]:
-    name = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('bad_input')}/triage.db"
-    else:
-        if POSTGRES_MISSING:
-            pytest.skip(POSTGRES_MISSING)
-        url, name = _fresh_postgres()
-    upgrade(url)
-    live = start_server(
-        url, model, max_body_bytes=MAX_BODY, anonymous_inquiries_per_minute=10_000, anonymous_burst=10_000
-    )
-    try:
-        yield Desk(live, request.param)
-    finally:
-        live.stop()
-        if name:
-            _drop_postgres(name)
+    with migrated_database(request.param, tmp_path_factory.mktemp("bad_input")) as url:
+        live = start_server(
+            url, model, max_body_bytes=MAX_BODY, anonymous_inquiries_per_minute=10_000, anonymous_burst=10_000
+        )
+        try:
+            yield Desk(live, request.param)
+        finally:
+            live.stop()
 
 
 def counts(engine: Engine) -> dict[str, int]:

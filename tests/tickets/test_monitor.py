@@ -18,11 +18,11 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlmodel import col, select
 
-from tests.tickets.conftest import POSTGRES_MISSING, T0, LiveServer, _drop_postgres, _fresh_postgres, make_token
+from tests.tickets.conftest import T0, LiveServer, make_token, migrated_database
 from tests.tickets.support import ServeProcess, open_stream, policy_file, start_process, start_server_with_jobs
 from tickets import service
 from tickets.auth import Principal
-from tickets.db import make_engine, session_scope, upgrade
+from tickets.db import make_engine, session_scope
 from tickets.jobs import ADVISORY_LOCK_KEY
 from tickets.models import Event, Ticket
 from tickets.sla.monitor import check_due
@@ -192,15 +192,10 @@ LOCK_HOLDERS = text(
 
 
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
-    if POSTGRES_MISSING:
-        pytest.skip(POSTGRES_MISSING)
-    url, name = _fresh_postgres()
-    upgrade(url)  # migrated up front: two processes starting together on an empty database race to create it
-    try:
+def postgres_url(tmp_path: Path) -> Iterator[str]:
+    # Migrated up front: two processes starting together on an empty database race to create it.
+    with migrated_database("postgres", tmp_path) as url:
         yield url
-    finally:
-        _drop_postgres(name)
 
 
 def lock_holders(engine: Engine) -> list[str]:

@@ -16,9 +16,9 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from tests.tickets.conftest import POSTGRES_MISSING, T0, LiveServer, _drop_postgres, _fresh_postgres, start_server
+from tests.tickets.conftest import T0, LiveServer, migrated_database, start_server
 from tickets.auth import create_user
-from tickets.db import session_scope, upgrade
+from tickets.db import session_scope
 from tickets.models import Customer, Event, Ticket
 from triage import TriageModel
 
@@ -187,24 +187,15 @@ class Reports:
 def reports(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, model: TriageModel
 ) -> Iterator[Reports]:
-    name = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('reports')}/triage.db"
-    else:
-        if POSTGRES_MISSING:
-            pytest.skip(POSTGRES_MISSING)
-        url, name = _fresh_postgres()
-    upgrade(url)
-    live = start_server(url, model)
-    try:
-        agents = seed_sla(live.engine)
-        seed_kpi(live.engine)
-        seed_resolution(live.engine)
-        yield Reports(live, agents)
-    finally:
-        live.stop()
-        if name:
-            _drop_postgres(name)
+    with migrated_database(request.param, tmp_path_factory.mktemp("reports")) as url:
+        live = start_server(url, model)
+        try:
+            agents = seed_sla(live.engine)
+            seed_kpi(live.engine)
+            seed_resolution(live.engine)
+            yield Reports(live, agents)
+        finally:
+            live.stop()
 
 
 class TestSlaReport:

@@ -695,38 +695,20 @@
     }
   }
 
-  async function readEvents(reader, generation, kick) {
-    var decoder = new TextDecoder();
-    var buffer = "";
-    var event = { id: null, data: [] };
-    for (;;) {
-      var chunk = await reader.read();
-      if (chunk.done || generation !== stream.generation) return;
-      kick();
-      buffer += decoder.decode(chunk.value, { stream: true });
-      var lines = buffer.split("\n");
-      buffer = lines.pop();
-      for (var i = 0; i < lines.length; i++) {
-        var line = lines[i].replace(/\r$/, "");
-        if (line === "") {
-          if (event.data.length) dispatch(event);
-          event = { id: null, data: [] };
-        } else if (line.charAt(0) === ":") {
-          if (line.indexOf("connected") >= 0) {
-            // Live from here on: catch up on anything that changed while we were away.
-            setConn(true);
-            scheduleRefresh();
-            scheduleDetail();
-          }
-        } else {
-          var colon = line.indexOf(":");
-          var field = colon < 0 ? line : line.slice(0, colon);
-          var value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
-          if (field === "id") event.id = value;
-          else if (field === "data") event.data.push(value);
+  function readEvents(reader, generation, kick) {
+    return window.TriageSSE.read(reader, {
+      isCurrent: function () { return generation === stream.generation; },
+      onChunk: kick,
+      onFrame: dispatch,
+      onComment: function (text) {
+        if (text.indexOf("connected") >= 0) {
+          // Live from here on: catch up on anything that changed while we were away.
+          setConn(true);
+          scheduleRefresh();
+          scheduleDetail();
         }
-      }
-    }
+      },
+    });
   }
 
   function dispatch(raw) {

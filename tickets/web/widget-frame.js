@@ -527,33 +527,12 @@
     }
   }
 
-  async function readEvents(reader, generation, kick) {
-    var decoder = new TextDecoder();
-    var buffer = "";
-    var event = { id: null, type: "message", data: [] };
-    for (;;) {
-      var chunk = await reader.read();
-      if (chunk.done || generation !== stream.generation) return;
-      kick();
-      buffer += decoder.decode(chunk.value, { stream: true });
-      var lines = buffer.split("\n");
-      buffer = lines.pop();
-      for (var i = 0; i < lines.length; i++) {
-        var line = lines[i].replace(/\r$/, "");
-        if (line === "") {
-          if (event.data.length) dispatch(event);
-          event = { id: null, type: "message", data: [] };
-          continue;
-        }
-        if (line.charAt(0) === ":") continue; // comment: "connected" or a heartbeat
-        var colon = line.indexOf(":");
-        var field = colon < 0 ? line : line.slice(0, colon);
-        var value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
-        if (field === "id") event.id = value;
-        else if (field === "event") event.type = value;
-        else if (field === "data") event.data.push(value);
-      }
-    }
+  function readEvents(reader, generation, kick) {
+    return window.TriageSSE.read(reader, {
+      isCurrent: function () { return generation === stream.generation; },
+      onChunk: kick,
+      onFrame: dispatch,
+    });
   }
 
   function dispatch(raw) {
